@@ -1,0 +1,80 @@
+"""The conversation store: what the provider told us, and the log of how it told us."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class Direction(models.TextChoices):
+    SENT = "SENT", "Sent"
+    RECEIVED = "RECEIVED", "Received"
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "OPEN", "Open"
+        CLOSED = "CLOSED", "Closed"
+
+    # The provider's id: idempotency is an insert on the primary key.
+    id = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    # Denormalised for the list, so it never has to aggregate messages: kept exact by the
+    # services, which update them under the conversation's row lock.
+    last_activity_at = models.DateTimeField()
+    message_count = models.PositiveIntegerField(default=0)
+    last_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The list: newest activity first, by status; id breaks ties for keyset paging.
+            models.Index(
+                fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
+            ),
+            models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    content = models.TextField()
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # A thread in time order; id makes the order total when timestamps tie.
+            models.Index(fields=["conversation", "timestamp", "id"], name="message_thread"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.id}"
+
+
+class Delivery(models.Model):
+    """One authenticated webhook delivery, exactly as the provider sent it. Append-only."""
+
+    received_at = models.DateTimeField(default=timezone.now)
+    event_type = models.CharField(max_length=32, blank=True)
+    event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    body = models.TextField()
+    status_code = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=32)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"

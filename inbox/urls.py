@@ -1,0 +1,19 @@
+from django.urls import path
+
+from inbox import api, views, webhook
+
+app_name = "inbox"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("conversations/", views.index, name="conversations"),
+    path("conversations/<str:conversation_id>/", views.conversation_detail, name="conversation"),
+    path("webhook/", webhook.webhook, name="webhook"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/conversations/", api.conversation_list, name="api-conversations"),
+    path(
+        "api/conversations/<str:conversation_id>/",
+        api.conversation_detail,
+        name="api-conversation",
+    ),
+]

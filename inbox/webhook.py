@@ -1,0 +1,125 @@
+"""The provider's door: `POST /webhook/`.
+
+Thin on purpose: method, size, signature, parse, apply, answer. Every answer is JSON that
+names the problem, and every authenticated delivery is written to the delivery log.
+"""
+
+import hashlib
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from inbox.events import Event, InvalidEvent, event_parse
+from inbox.models import Delivery
+from inbox.services import Outcome, Result, event_apply
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+_STATUS = {
+    Result.CREATED: 201,
+    Result.CLOSED: 200,
+    Result.DUPLICATE: 200,
+    Result.CONFLICT: 409,
+    Result.NOT_FOUND: 404,
+}
+
+
+def _error(status: int, error: str, detail: str, **extra: object) -> JsonResponse:
+    return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The raw body, or None when it is larger than `limit` bytes.
+
+    Read from the stream rather than `request.body`, whose own size check answers with
+    Django's generic 400 instead of our 413.
+    """
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _signature_valid(body: bytes, header: str, secret: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def _log_delivery(body: bytes, event: Event | None, status: int, outcome: str, detail: str) -> None:
+    Delivery.objects.create(
+        # The raw bytes as text; NUL is escaped because PostgreSQL's text cannot hold it.
+        body=body.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00"),
+        event_type=event.type if event else "",
+        event_id=event.data.id if event else None,
+        status_code=status,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+@csrf_exempt
+def webhook(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        response = _error(
+            405, "method_not_allowed", f"{request.method} is not allowed; POST one event"
+        )
+        response["Allow"] = "POST"
+        return response
+
+    body = _read_body(request, settings.WEBHOOK_MAX_BYTES)
+    if body is None:
+        return _error(
+            413,
+            "payload_too_large",
+            f"the body is larger than WEBHOOK_MAX_BYTES ({settings.WEBHOOK_MAX_BYTES} bytes)",
+        )
+
+    if settings.WEBHOOK_SECRET:
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature:
+            return _error(401, "signature_missing", f"the {SIGNATURE_HEADER} header is missing")
+        if not _signature_valid(body, signature, settings.WEBHOOK_SECRET):
+            return _error(
+                401,
+                "signature_invalid",
+                f"{SIGNATURE_HEADER} is not sha256=<hex HMAC-SHA256 of the body>",
+            )
+
+    try:
+        return _deliver(body)
+    except (OperationalError, InterfaceError):
+        # The store is unreachable or locked: nothing was written, so tell the provider to
+        # come back rather than pretend (2xx) or crash (500).
+        logger.exception("webhook: the database refused the delivery")
+        response = _error(
+            503, "store_unavailable", "the event could not be stored now; retry later"
+        )
+        response["Retry-After"] = "5"
+        return response
+
+
+def _deliver(body: bytes) -> JsonResponse:
+    try:
+        event = event_parse(body)
+    except InvalidEvent as exc:
+        _log_delivery(body, None, 400, "invalid", str(exc))
+        return _error(
+            400,
+            "invalid_event",
+            str(exc),
+            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+        )
+
+    outcome: Outcome = event_apply(event)
+    status = _STATUS[outcome.result]
+    _log_delivery(body, event, status, outcome.result, outcome.detail)
+    if status >= 400:
+        return _error(status, outcome.result, outcome.detail)
+    return JsonResponse({"result": outcome.result, "detail": outcome.detail}, status=status)

@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole suite: agents, event builders, and the real services."""
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
+
+import pytest
+from django.test import Client
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+T0 = datetime(2025, 2, 21, 10, 20, 41, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    """An ISO 8601 timestamp `seconds` after T0."""
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+def service_reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    """Skip when a real service is absent; under CI its absence is a failure, never a skip."""
+    if service_reachable(url, default_port):
+        return
+    reason = f"{name} is not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: tests that need it must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+def new_conversation(conversation_id: uuid.UUID | None = None, ts: float = 0) -> dict:
+    return {
+        "type": "NEW_CONVERSATION",
+        "timestamp": at(ts),
+        "data": {"id": str(conversation_id or uuid.uuid4())},
+    }
+
+
+def new_message(
+    conversation_id: uuid.UUID | str,
+    ts: float = 1,
+    *,
+    message_id: uuid.UUID | None = None,
+    direction: str = "RECEIVED",
+    content: str = "Olá, preciso de ajuda",
+) -> dict:
+    return {
+        "type": "NEW_MESSAGE",
+        "timestamp": at(ts),
+        "data": {
+            "id": str(message_id or uuid.uuid4()),
+            "direction": direction,
+            "content": content,
+            "conversation_id": str(conversation_id),
+        },
+    }
+
+
+def close_conversation(conversation_id: uuid.UUID | str, ts: float = 100) -> dict:
+    return {"type": "CLOSE_CONVERSATION", "timestamp": at(ts), "data": {"id": str(conversation_id)}}
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def post_event(client: Client) -> Callable:
+    """POST an event (a dict, or raw bytes) to the webhook, signed when a secret is given."""
+
+    def post(event: dict | bytes, *, secret: str | None = None, client: Client = client):
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        headers = {"HTTP_X_HUB_SIGNATURE_256": sign(body, secret)} if secret else {}
+        return client.post("/webhook/", body, content_type="application/json", **headers)
+
+    return post
+
+
+@pytest.fixture
+def agent(django_user_model):
+    return django_user_model.objects.create_user(username="ana", password="s3cret-pass-word")
+
+
+@pytest.fixture
+def agent_client(agent) -> Client:
+    client = Client()
+    client.force_login(agent)
+    return client
