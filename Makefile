@@ -8,12 +8,13 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate
+.PHONY: help run test lint format migrate css
 
 help:
 	@echo "make run     serve the inbox on http://$(HOST):$(PORT) (SQLite, in-process live updates)"
 	@echo "make test    lint and run the whole test suite"
 	@echo "make format  format the code with ruff"
+	@echo "make css     rebuild theme/static/css/dist/styles.css with Tailwind (needs Node/npm)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +45,7 @@ test: lint
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The stylesheet is committed, so only a change to the templates' classes needs this (and Node).
+css:
+	cd theme/static_src && npm ci --no-audit --no-fund && npm run build

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import api, selectors, services
@@ -65,7 +65,11 @@ def _list_context(status: str, q: str) -> dict[str, object]:
     """The list pane: the first page of rows and the tabs with their counts."""
     page = selectors.conversation_list(status=STATUS_FILTERS[status], q=q)
     counts = selectors.conversation_counts(q=q)
-    labels = {"open": _("Open"), "closed": _("Closed"), "all": _("All")}
+    labels = {
+        "open": pgettext("filter tab", "Open"),
+        "closed": pgettext("filter tab", "Closed"),
+        "all": pgettext("filter tab", "All"),
+    }
     tabs = [
         {
             "value": value,

@@ -116,11 +116,18 @@ def test_the_tabs_show_their_counts(agent_client, open_and_closed):
     assert counts == {"open": "2", "closed": "1", "all": "3"}
 
 
-def test_an_empty_filter_says_so(agent_client):
-    make_conversation(closed=True)
-    response = agent_client.get("/")
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({}, "No open conversations."),
+        ({"status": "all"}, "No conversations yet."),
+        ({"status": "closed"}, "No closed conversations."),
+    ],
+)
+def test_an_empty_filter_says_so(agent_client, params, text):
+    response = agent_client.get("/", params)
     assert row_ids(response) == []
-    assert "No open conversations." in response.text
+    assert text in response.text
 
 
 # --- Search -----------------------------------------------------------------------------

@@ -49,3 +49,22 @@ def local_day(value: datetime) -> str:
 def short_id(value: object) -> str:
     """The first block of a UUID: enough to tell conversations apart at a glance."""
     return str(value).split("-", 1)[0]
+
+
+# Full class names, so Tailwind (which scans this file) builds each of them.
+AVATAR_TONES = [
+    "bg-rose-100 text-rose-800",
+    "bg-amber-100 text-amber-800",
+    "bg-lime-100 text-lime-800",
+    "bg-sky-100 text-sky-800",
+    "bg-violet-100 text-violet-800",
+    "bg-teal-100 text-teal-800",
+    "bg-orange-100 text-orange-800",
+    "bg-fuchsia-100 text-fuchsia-800",
+]
+
+
+@register.filter
+def avatar_tone(value: object) -> str:
+    """A stable colour per conversation, so an agent recognises a row when it moves."""
+    return AVATAR_TONES[int(str(value)[:2], 16) % len(AVATAR_TONES)]

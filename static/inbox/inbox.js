@@ -13,7 +13,7 @@
   // --- Times: every <time datetime> is re-rendered here, in the browser's zone and the
   // page's language, so a fragment pushed to every agent reads right for each of them.
   var lang = document.documentElement.lang || "en";
-  var clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
+  var clock = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
   var full = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
   var dayMonth = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
   var dateOnly = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
@@ -75,6 +75,13 @@
   document.addEventListener("htmx:load", function (event) { refresh(event.target); });
   document.addEventListener("htmx:oobAfterSwap", function () { refresh(document); });
   setInterval(function () { renderTimes(document); }, 60000);
+
+  // htmx's history snapshot is the page's HTML, where a typed search is only a property:
+  // write it into the attribute so back/forward show the query that made the list.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    var search = document.getElementById("search-q");
+    if (search) search.setAttribute("value", search.value);
+  });
 
   // --- Keyboard: j/k move through the list, Enter opens (a focused link does that
   // natively), / focuses the search, Escape leaves it.
