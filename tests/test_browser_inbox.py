@@ -270,3 +270,25 @@ def test_an_unknown_thread_shows_the_not_found_page(page, live_server, agent):
     response = page.goto(f"{live_server.url}/conversations/{uuid.uuid4()}/")
     assert response.status == 404
     assert page.is_visible("text=Nothing here")
+
+
+def test_a_long_thread_opens_at_its_end_and_loads_earlier_messages_on_scroll_up(
+    page, live_server, agent
+):
+    [conversation] = tell([(1, False, [("RECEIVED", f"mensagem {n}") for n in range(120)])])
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/conversations/{conversation.id}/")
+    bubbles = "#messages > li[id^=message-]"
+    assert page.locator(bubbles).count() == 50
+    # The thread opens scrolled to its newest message.
+    assert page.is_visible("text=mensagem 119")
+    for expected in (100, 120):
+        page.locator("#messages-earlier").scroll_into_view_if_needed()
+        page.wait_for_function(f"document.querySelectorAll('{bubbles}').length === {expected}")
+    texts = page.eval_on_selector_all(f"{bubbles} p", "els => els.map(e => e.textContent)")
+    assert texts == [f"mensagem {n}" for n in range(120)]
+    # One separator per day, however many pages it took to load.
+    days = page.eval_on_selector_all(
+        "#messages .day-separator", "els => els.map(e => e.dataset.day)"
+    )
+    assert days and len(days) == len(set(days))

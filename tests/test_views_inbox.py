@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -494,3 +495,39 @@ def test_query_counts_are_bounded_and_do_not_grow_with_the_data(
         url = f"/conversations/{big.id}/" if path == "thread" else path
         with django_assert_max_num_queries(6):
             agent_client.get(url, params)
+
+
+# --- Language and time zone ------------------------------------------------------------------
+
+
+def test_the_browser_language_picks_portuguese(agent_client):
+    make_conversation()
+    response = agent_client.get("/", HTTP_ACCEPT_LANGUAGE="pt-BR,pt;q=0.9")
+    assert '<html lang="pt-br"' in response.text
+    assert "Buscar mensagens" in response.text
+    assert "Abertas" in response.text
+
+
+def test_the_language_switcher_sets_the_language(agent_client):
+    response = agent_client.post("/i18n/setlang/", {"language": "pt-br", "next": "/"})
+    assert response.status_code == 302
+    assert "Buscar mensagens" in agent_client.get("/").text
+
+
+def test_times_are_rendered_in_the_agents_zone(agent_client):
+    conversation = make_conversation()
+    message = conversation.last_message
+    agent_client.cookies["tz"] = "America/Sao_Paulo"
+    page = agent_client.get(f"/conversations/{conversation.id}/").text
+    local = message.timestamp.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert f'datetime="{local.isoformat()}"' in page
+    assert f">{local:%H:%M}</time>" in page
+
+
+@pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "/etc/localtime", "America", ""])
+def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
+    conversation = make_conversation()
+    agent_client.cookies["tz"] = zone
+    response = agent_client.get(f"/conversations/{conversation.id}/")
+    assert response.status_code == 200
+    assert f'datetime="{conversation.last_message.timestamp.isoformat()}"' in response.text
