@@ -1,6 +1,11 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from inbox.models import Conversation, Delivery, Message
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from inbox.models import Conversation, Delivery, HeldEvent, Message
 
 
 @admin.register(Conversation)
@@ -32,4 +37,55 @@ class DeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+class HeldWaitingFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: object, model_admin: object) -> list[tuple[str, str]]:
+        return [("waiting", "Waiting for its conversation"), ("applied", "Applied")]
+
+    def queryset(self, request: object, queryset: QuerySet) -> QuerySet:
+        if self.value() == "waiting":
+            return queryset.filter(applied_at__isnull=True)
+        if self.value() == "applied":
+            return queryset.filter(applied_at__isnull=False)
+        return queryset
+
+
+@admin.register(HeldEvent)
+class HeldEventAdmin(admin.ModelAdmin):
+    """Events that arrived before their conversation; never deleted, so nothing is lost."""
+
+    list_display = [
+        "received_at",
+        "event_type",
+        "event_id",
+        "conversation_id",
+        "timestamp",
+        "applied_at",
+        "outcome",
+        "overdue",
+    ]
+    list_filter = [HeldWaitingFilter, "event_type", "outcome"]
+    search_fields = ["event_id", "conversation_id"]
+    readonly_fields = [f.name for f in HeldEvent._meta.fields]
+
+    @admin.display(boolean=True, description="overdue")
+    def overdue(self, obj: HeldEvent) -> bool:
+        window = timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
+        return obj.applied_at is None and obj.received_at < timezone.now() - window
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False
