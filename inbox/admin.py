@@ -8,6 +8,22 @@ from django.utils import timezone
 from inbox.models import Conversation, Delivery, HeldEvent, Message
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs an operator reads but never edits, so they stay what the provider sent."""
+
+    def get_readonly_fields(self, request: object, obj: object = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["id", "status", "created_at", "closed_at", "last_activity_at", "message_count"]
@@ -25,22 +41,12 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     """The provider's deliveries exactly as received: read-only, so the log stays true."""
 
     list_display = ["received_at", "event_type", "event_id", "status_code", "outcome"]
     list_filter = ["event_type", "status_code", "outcome"]
     search_fields = ["event_id"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
 
 
 class HeldWaitingFilter(admin.SimpleListFilter):
@@ -59,7 +65,7 @@ class HeldWaitingFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldEvent)
-class HeldEventAdmin(admin.ModelAdmin):
+class HeldEventAdmin(ReadOnlyAdmin):
     """Events that arrived before their conversation; never deleted, so nothing is lost."""
 
     list_display = [
@@ -74,18 +80,8 @@ class HeldEventAdmin(admin.ModelAdmin):
     ]
     list_filter = [HeldWaitingFilter, "event_type", "outcome"]
     search_fields = ["event_id", "conversation_id"]
-    readonly_fields = [f.name for f in HeldEvent._meta.fields]
 
     @admin.display(boolean=True, description="overdue")
     def overdue(self, obj: HeldEvent) -> bool:
         window = timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
         return obj.applied_at is None and obj.received_at < timezone.now() - window
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False

@@ -46,6 +46,15 @@ def _last_activity(conversation: Conversation) -> datetime:
     return max(t for t in times if t is not None)
 
 
+def _conversation_locked(conversation_id: UUID) -> Conversation | None:
+    """The conversation's row, locked until the transaction ends; None if it does not exist."""
+    return Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+
+
+def _not_found(conversation_id: UUID) -> Outcome:
+    return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+
+
 def _lock_conversation_key(conversation_id: UUID) -> None:
     """Serialise every write that concerns one conversation id, even before its row exists.
 
@@ -101,9 +110,9 @@ def message_add(
     refuses anything after.
     """
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        conversation = _conversation_locked(conversation_id)
         if conversation is None:
-            return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+            return _not_found(conversation_id)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -180,9 +189,9 @@ def _message_redelivered(
 def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
     """Close a conversation at `timestamp`; closing a closed one changes nothing."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        conversation = _conversation_locked(conversation_id)
         if conversation is None:
-            return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+            return _not_found(conversation_id)
         if conversation.status == Conversation.Status.CLOSED:
             return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
         conversation.status = Conversation.Status.CLOSED

@@ -5,7 +5,6 @@ import logging
 import random
 import socket
 import sqlite3
-import threading
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -17,7 +16,13 @@ from django.test import Client
 from django.utils import timezone
 
 from inbox.models import Conversation, Delivery, HeldEvent, Message
-from tests.conftest import at, close_conversation, new_conversation, new_message
+from tests.conftest import (
+    at,
+    close_conversation,
+    deliver_concurrently,
+    new_conversation,
+    new_message,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -119,28 +124,6 @@ def test_operators_see_held_events_in_the_admin(post_event, admin_client):
 # --- Concurrency -----------------------------------------------------------------------
 
 
-def run_in_threads(bodies: list[bytes]) -> Counter:
-    barrier = threading.Barrier(len(bodies))
-    statuses: list[int] = []
-
-    def deliver(body: bytes) -> None:
-        client = Client()
-        barrier.wait()
-        try:
-            statuses.append(
-                client.post("/webhook/", body, content_type="application/json").status_code
-            )
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=(b,)) for b in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Counter(statuses)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_fifty_threads_of_duplicates_and_distinct_messages_keep_exact_counts():
     ident = uuid.uuid4()
@@ -149,7 +132,7 @@ def test_fifty_threads_of_duplicates_and_distinct_messages_keep_exact_counts():
     bodies = [json.dumps(e).encode() for e in distinct]
     bodies += [json.dumps(random.choice(distinct)).encode() for _ in range(25)]
 
-    statuses = run_in_threads(bodies)
+    statuses = deliver_concurrently(bodies)
 
     assert statuses == Counter({201: 25, 200: 25})
     conversation = Conversation.objects.get(pk=ident)
@@ -166,7 +149,7 @@ def test_messages_racing_their_conversation_are_all_stored():
     bodies = [json.dumps(e).encode() for e in messages]
     bodies.insert(20, json.dumps(new_conversation(ident, ts=0)).encode())
 
-    statuses = run_in_threads(bodies)
+    statuses = deliver_concurrently(bodies)
 
     assert statuses[500] + statuses[503] == 0
     assert statuses[201] + statuses[202] == len(bodies)
