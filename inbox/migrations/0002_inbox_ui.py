@@ -68,7 +68,8 @@ def _run(statements_by_vendor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inbox', '0001_initial'),
+        # After the held events' migration, which landed first on main with the same number.
+        ('inbox', '0002_held_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
