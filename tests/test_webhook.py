@@ -335,3 +335,10 @@ def test_every_authenticated_delivery_is_logged_as_received(post_event, conversa
         (400, "invalid", ""),
     ]
     assert Delivery.objects.order_by("id").last().body == "{not json"
+
+
+def test_an_error_quoting_a_nul_is_logged_not_a_5xx(post_event):
+    # PostgreSQL text cannot hold NUL, and pydantic's UUID error quotes the bad character.
+    response = post_event({"type": "NEW_CONVERSATION", "timestamp": at(0), "data": {"id": "\x00"}})
+    assert response.status_code == 400
+    assert "\x00" not in Delivery.objects.order_by("id").last().detail
