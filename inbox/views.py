@@ -129,8 +129,10 @@ def index(request: HttpRequest) -> HttpResponse:
     context = _list_context(status, q)
     if _pane_request(request, "list-results"):
         response = _render(request, f"{TEMPLATE}#list-results", context)
-        # Filtering keeps the open thread: the address is the page the agent is on.
-        response["HX-Push-Url"] = _with_query(_current_inbox_path(request), context["list_query"])
+        # Filtering keeps the open thread: the address is the page the agent is on. Typing a
+        # search replaces the address rather than adding a history entry per pause.
+        header = "HX-Replace-Url" if request.htmx.trigger == "list-filters" else "HX-Push-Url"
+        response[header] = _with_query(_current_inbox_path(request), context["list_query"])
         return response
     return _render(request, TEMPLATE, context)
 

@@ -260,6 +260,16 @@ def test_the_htmx_list_request_answers_the_fragment_and_the_url_to_push(agent_cl
     assert response["HX-Push-Url"] == f"/conversations/{conversation.id}/?status=all&q=pagamento"
 
 
+def test_typing_a_search_replaces_the_address_instead_of_adding_history(agent_client):
+    response = agent_client.get(
+        "/conversations/",
+        {"q": "oi"},
+        headers={**HTMX, "HX-Target": "list-results", "HX-Trigger": "list-filters"},
+    )
+    assert response["HX-Replace-Url"] == "/conversations/?q=oi"
+    assert "HX-Push-Url" not in response
+
+
 def test_the_url_pushed_for_the_list_ignores_a_foreign_current_url(agent_client):
     response = agent_client.get(
         "/conversations/",
