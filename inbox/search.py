@@ -4,7 +4,8 @@ contain these words?
 SQLite uses an FTS5 table (`inbox_message_fts`) kept in sync with `inbox_message` by
 triggers; PostgreSQL a GIN full-text index over `inbox_unaccent(content)`. Both are created
 by migration 0002_inbox_ui. Both fold case and accents, so `acao` finds `ação`, and treat
-every word as a prefix, so results appear while the agent is still typing.
+every word of three letters or more as a prefix, so results appear while the agent is
+still typing.
 """
 
 import re
@@ -18,9 +19,18 @@ MAX_TERMS = 8
 MAX_TERM_LENGTH = 64
 
 
+# Shorter words are matched whole: as prefixes, one or two letters match nearly every
+# message, and the search would cost a scan of the index.
+MIN_PREFIX_LENGTH = 3
+
+
 def search_terms(q: str) -> list[str]:
     """The words of an agent's query, as the index will look for them (all of them)."""
     return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(q)][:MAX_TERMS]
+
+
+def _as_prefix(term: str) -> bool:
+    return len(term) >= MIN_PREFIX_LENGTH
 
 
 def matching_conversation_ids_sql(terms: list[str]) -> tuple[str, list[str]]:
@@ -30,9 +40,9 @@ def matching_conversation_ids_sql(terms: list[str]) -> tuple[str, list[str]]:
             "SELECT conversation_id FROM inbox_message WHERE "
             "to_tsvector('simple'::regconfig, inbox_unaccent(content)) "
             "@@ to_tsquery('simple'::regconfig, inbox_unaccent(%s))",
-            [" & ".join(f"{term}:*" for term in terms)],
+            [" & ".join(term + (":*" if _as_prefix(term) else "") for term in terms)],
         )
     return (
         "SELECT conversation_id FROM inbox_message_fts WHERE inbox_message_fts MATCH %s",
-        [" ".join(f'"{term}"*' for term in terms)],
+        [" ".join(f'"{term}"' + ("*" if _as_prefix(term) else "") for term in terms)],
     )

@@ -149,6 +149,12 @@ def test_search_needs_every_word_and_reads_words_as_prefixes(agent_client):
     assert row_ids(agent_client.get("/", {"q": "plano"})) != []
 
 
+def test_search_matches_words_of_one_or_two_letters_whole(agent_client):
+    whole = make_conversation(contents=("chego de manhã",))
+    make_conversation(contents=("machuquei o dedo",))
+    assert row_ids(agent_client.get("/", {"q": "de"})) == [str(whole.id)]
+
+
 def test_search_combines_with_the_filter_and_counts_what_matches(agent_client):
     closed = make_conversation(contents=("reembolso",), closed=True)
     make_conversation(contents=("reembolso",))

@@ -8,13 +8,13 @@ from django.db import migrations, models
 #
 # SQLite: an FTS5 table whose rowid is the message's rowid, filled by triggers in the same
 # transaction as the message. unicode61 with remove_diacritics folds case and accents, so
-# `acao` finds `ação`; the prefix indexes keep short search-as-you-type prefixes cheap.
+# `acao` finds `ação`; the prefix index keeps three-letter search-as-you-type prefixes cheap.
 # A later migration that makes Django rebuild inbox_message on SQLite (most AlterFields)
 # drops these triggers with the old table, and must create them again.
 SQLITE_FORWARD = [
     """CREATE VIRTUAL TABLE inbox_message_fts USING fts5(
         content, conversation_id UNINDEXED,
-        tokenize = "unicode61 remove_diacritics 2", prefix = '2 3')""",
+        tokenize = "unicode61 remove_diacritics 2", prefix = '3')""",
     """INSERT INTO inbox_message_fts(rowid, content, conversation_id)
         SELECT rowid, content, conversation_id FROM inbox_message""",
     """CREATE TRIGGER inbox_message_fts_insert AFTER INSERT ON inbox_message BEGIN
