@@ -1,0 +1,57 @@
+"""Readiness: can this process reach what it needs to serve? Cheap enough to poll often.
+
+Each probe is one round trip (a `SELECT 1`, a channel-layer message to ourselves) under a
+short timeout, and the probes run concurrently, so an answer comes within PROBE_TIMEOUT
+even when a service hangs instead of refusing.
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import DEFAULT_DB_ALIAS, connections
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0  # seconds; below the container health check's own timeout
+
+
+def _database_ping() -> None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        # Drop a broken connection now, so the next probe or request reconnects.
+        connection.close()
+        raise
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    channel = await layer.new_channel("readyz")
+    await layer.send(channel, {"type": "readyz.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "readyz.ping":
+        raise RuntimeError(f"the channel layer returned {message!r}")
+
+
+async def _probe(name: str, check) -> bool:
+    try:
+        await asyncio.wait_for(check(), PROBE_TIMEOUT)
+    except Exception:
+        logger.warning("readyz: %s is unreachable", name, exc_info=True)
+        return False
+    return True
+
+
+async def readiness() -> dict[str, bool]:
+    """Whether each dependency answered: {"database": bool, "channel_layer": bool}."""
+    database, channel_layer = await asyncio.gather(
+        _probe("database", sync_to_async(_database_ping)),
+        _probe("channel_layer", _channel_layer_round_trip),
+    )
+    return {"database": database, "channel_layer": channel_layer}
