@@ -7,6 +7,7 @@ even when a service hangs instead of refusing.
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -39,7 +40,7 @@ async def _channel_layer_round_trip() -> None:
         raise RuntimeError(f"the channel layer returned {message!r}")
 
 
-async def _probe(name: str, check) -> bool:
+async def _probe(name: str, check: Callable[[], Awaitable[None]]) -> bool:
     try:
         await asyncio.wait_for(check(), PROBE_TIMEOUT)
     except Exception:

@@ -26,11 +26,13 @@ import psycopg
 import pytest
 
 from tests.conftest import REDIS_URL, new_conversation, require_service, sign
+from tests.test_deploy import env_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.deploy]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+BIN_PATH = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 PROXY = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front adds
 
 
@@ -90,40 +92,32 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(start_database, tmp_path_factory) -> Iterator[Server]:
-    require_service("Redis", REDIS_URL, 6379)
-    tmp = tmp_path_factory.mktemp("start")
-    port = free_port()
-    env = {
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "WEBHOOK_SECRET": secrets.token_hex(32),
-        "DATABASE_URL": start_database,
-        "REDIS_URL": REDIS_URL,
-        "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
-        "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "TRUST_X_FORWARDED_PROTO": "true",
-        "STATIC_ROOT": str(tmp / "static"),
-        "PORT": str(port),
-    }
-    # The image's build step, with the build's environment: no secrets.
-    build_env = {key: env[key] for key in ("PATH", "DEBUG", "STATIC_ROOT")}
+def static_root(tmp_path_factory) -> Path:
+    """collectstatic as the image's build step runs it: DEBUG off, and no secrets."""
+    root = tmp_path_factory.mktemp("static")
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput"],
         cwd=ROOT,
-        env=build_env,
+        env={"PATH": BIN_PATH, "DEBUG": "false", "STATIC_ROOT": str(root)},
         check=True,
         capture_output=True,
         timeout=120,
     )
+    return root
 
+
+@contextmanager
+def started(env: dict[str, str], database_url: str, tmp: Path) -> Iterator[Server]:
+    """bin/start running with `env` on a free port until the block ends, ready to serve."""
+    require_service("Redis", REDIS_URL, 6379)
+    port = free_port()
+    env = {**env, "PORT": str(port)}
     log = tmp / "stdout.log"
     with log.open("wb") as stdout, (tmp / "stderr.log").open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603  (our own start script)
             [str(ROOT / "bin" / "start")], env=env, stdout=stdout, stderr=stderr
         )
-    served = Server(port=port, env=env, database_url=start_database, log=log)
+    served = Server(port=port, env=env, database_url=database_url, log=log)
     try:
         wait_until_ready(served, process, tmp / "stderr.log")
         yield served
@@ -134,6 +128,41 @@ def server(start_database, tmp_path_factory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
+    """Production behind a TLS proxy: strict defaults, X-Forwarded-Proto trusted."""
+    env = {
+        "PATH": BIN_PATH,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "WEBHOOK_SECRET": secrets.token_hex(32),
+        "DATABASE_URL": start_database,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "TRUST_X_FORWARDED_PROTO": "true",
+        "STATIC_ROOT": str(static_root),
+    }
+    with started(env, start_database, tmp_path_factory.mktemp("server")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def trial_server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
+    """`cp .env.example .env && docker compose up`: the example as it is, plus what the
+    image (DEBUG) and docker-compose.yml (DATABASE_URL, REDIS_URL, PORT) set."""
+    env = {
+        **env_file((ROOT / ".env.example").read_text()),
+        "PATH": BIN_PATH,
+        "DEBUG": "false",
+        "DATABASE_URL": start_database,
+        "REDIS_URL": REDIS_URL,
+        "STATIC_ROOT": str(static_root),
+    }
+    with started(env, start_database, tmp_path_factory.mktemp("trial")) as served:
+        yield served
 
 
 def wait_until_ready(served: Server, process: subprocess.Popen, stderr: Path) -> None:
@@ -257,7 +286,7 @@ def test_containers_starting_together_migrate_in_turn(tmp_path):
     """
     with fresh_database("race") as url:
         env = {
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": BIN_PATH,
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "WEBHOOK_SECRET": secrets.token_hex(32),
@@ -282,3 +311,32 @@ def test_containers_starting_together_migrate_in_turn(tmp_path):
             ).fetchall()
         assert applied and all(count == 1 for _, _, count in applied)
         assert ("inbox", "0001_initial", 1) in applied
+
+
+@pytest.mark.browser
+def test_the_example_env_serves_an_agent_created_as_documented(trial_server, page):
+    """The README's createsuperuser command, then a real browser logging in over plain
+    http://localhost and http://127.0.0.1 with the example's secure cookies."""
+    password = secrets.token_urlsafe(16)
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        cwd=ROOT,
+        env={
+            **trial_server.env,
+            "DJANGO_SUPERUSER_USERNAME": "maria",
+            "DJANGO_SUPERUSER_PASSWORD": password,
+            "DJANGO_SUPERUSER_EMAIL": "",
+        },
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    for host in ("localhost", "127.0.0.1"):
+        page.context.clear_cookies()
+        page.goto(f"http://{host}:{trial_server.port}/")
+        assert "/accounts/login/" in page.url
+        page.fill("input[name=username]", "maria")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#conversation-list")
+        assert page.url == f"http://{host}:{trial_server.port}/"
