@@ -19,14 +19,23 @@ PROBE_TIMEOUT = 2.0  # seconds; below the container health check's own timeout
 
 
 def _database_ping() -> None:
-    connection = connections[DEFAULT_DB_ALIAS]
+    """Open a connection of its own, run `SELECT 1`, close it.
+
+    Not the request's connection: under ASGI it belongs to a per-request thread, where a
+    persistent one would outlive the probe, and a fresh connection is also the honest
+    answer to "can this process reach the database now?".
+    """
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    params = wrapper.get_connection_params()
+    if wrapper.vendor == "postgresql":
+        params["connect_timeout"] = max(1, round(PROBE_TIMEOUT))
+    connection = wrapper.get_new_connection(params)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        # Drop a broken connection now, so the next probe or request reconnects.
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    finally:
         connection.close()
-        raise
 
 
 async def _channel_layer_round_trip() -> None:
@@ -52,7 +61,9 @@ async def _probe(name: str, check: Callable[[], Awaitable[None]]) -> bool:
 async def readiness() -> dict[str, bool]:
     """Whether each dependency answered: {"database": bool, "channel_layer": bool}."""
     database, channel_layer = await asyncio.gather(
-        _probe("database", sync_to_async(_database_ping)),
+        # Not thread-sensitive: a hanging database must not hold up the requests that
+        # share the one thread-sensitive worker; the probe touches no thread-local state.
+        _probe("database", sync_to_async(_database_ping, thread_sensitive=False)),
         _probe("channel_layer", _channel_layer_round_trip),
     )
     return {"database": database, "channel_layer": channel_layer}
