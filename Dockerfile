@@ -38,5 +38,5 @@ RUN python manage.py collectstatic --noinput
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "bin/healthcheck"]
-CMD ["bin/start"]
+    CMD ["python", "/app/bin/healthcheck"]
+CMD ["/app/bin/start"]

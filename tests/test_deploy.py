@@ -130,7 +130,7 @@ def test_the_image_runs_as_a_non_root_user_in_production_mode():
     assert users and users[-1].split(":")[0] not in {"0", "root"}
     env = " ".join(args for instruction, args in final if instruction == "ENV")
     assert "DEBUG=false" in env
-    assert ("CMD", '["bin/start"]') in final
+    assert ("CMD", '["/app/bin/start"]') in final
     assert ("RUN", "python manage.py collectstatic --noinput") in final
 
 
@@ -202,7 +202,7 @@ def test_every_service_has_a_health_check(compose, service):
 
 def test_the_health_checks_probe_what_each_service_serves(compose):
     services = compose["services"]
-    assert services["app"]["healthcheck"]["test"] == ["CMD", "python", "bin/healthcheck"]
+    assert services["app"]["healthcheck"]["test"] == ["CMD", "python", "/app/bin/healthcheck"]
     assert (ROOT / "bin" / "healthcheck").exists()
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
