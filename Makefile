@@ -8,12 +8,13 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate
+.PHONY: help run test lint format migrate lock
 
 help:
 	@echo "make run     serve the inbox on http://$(HOST):$(PORT) (SQLite, in-process live updates)"
 	@echo "make test    lint and run the whole test suite"
 	@echo "make format  format the code with ruff"
+	@echo "make lock    re-pin requirements.lock (the Docker image's dependencies) from pyproject.toml"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,7 @@ run: migrate
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest
@@ -44,3 +46,9 @@ test: lint
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The image installs exactly these versions, checked by hash. Run after changing the runtime
+# dependencies in pyproject.toml; the pins are for Linux on Python 3.11, the image's.
+lock: $(VENV)/.dev
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml

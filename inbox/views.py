@@ -7,13 +7,32 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from inbox import api, selectors
+from inbox import api, health, selectors
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process answers. No database: this is the ceiling the benchmarks compare against."""
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """The database and the channel layer answer: 200, or 503 naming what is down.
+
+    Unauthenticated, for load balancers and the container's health check.
+    """
+    checks = await health.readiness()
+    down = [name for name, ok in checks.items() if not ok]
+    body: dict[str, object] = {
+        "status": "unavailable" if down else "ok",
+        "checks": {name: "ok" if ok else "unreachable" for name, ok in checks.items()},
+    }
+    if down:
+        body["detail"] = f"unreachable: {', '.join(down)}"
+    response = JsonResponse(body, status=503 if down else 200)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET
