@@ -18,7 +18,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ROW = re.compile(r'id="conversation-[0-9a-f-]{36}"[^>]*data-status="(OPEN|CLOSED)"')
+ROW_TAG = re.compile(r'<[^>]*\bid="conversation-[0-9a-f-]{36}"[^>]*>')
+STATUS = re.compile(r'\bdata-status="(OPEN|CLOSED)"')
 ROW_ID = re.compile(r'id="conversation-[0-9a-f-]{36}"')
 MESSAGE = re.compile(r'id="message-[0-9a-f-]{36}"')
 SEARCH_WORD = "premium"  # in the seeded texts in both languages
@@ -36,7 +37,8 @@ class View:
 
 
 def _rows(html: str) -> list[str]:
-    return ROW.findall(html)
+    """The data-status of every conversation row, whatever the order of its attributes."""
+    return [m[1] for tag in ROW_TAG.findall(html) if (m := STATUS.search(tag))]
 
 
 def _filter_missing(state: str) -> Callable[[str], str | None]:

@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument(
         "--only", default="ingestion,sockets,scale", help="comma-separated sections"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/")
     parser.add_argument(
         "--update-readme", action="store_true", help="copy the table into the README"
     )
@@ -234,6 +234,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = settings(args.quick)
+    # A smoke run must not overwrite the committed results, nor the README's copy of them.
+    if args.out is None:
+        args.out = WORK / "quick" if args.quick else RESULTS
+    if args.quick:
+        args.update_readme = False
     sections = set(args.only.split(","))
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

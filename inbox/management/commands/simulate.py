@@ -117,6 +117,7 @@ class Command(BaseCommand):
                 "--conversations and --rate must be >= 0, --concurrency >= 1, "
                 "--close-ratio between 0 and 1"
             )
+        self.verbosity = int(options.get("verbosity", 1))
         webhook = _Webhook(url, settings.WEBHOOK_SECRET if secret is None else secret)
         if wait:
             webhook.wait_until_up(wait)
@@ -168,10 +169,11 @@ class Command(BaseCommand):
                 )
                 in_flight.append(events)
                 started += 1
-            events = rng.choice(in_flight)
+            index = rng.randrange(len(in_flight))
+            events = in_flight[index]
             event = events.pop(0)
             if not events:
-                in_flight.remove(events)
+                del in_flight[index]
             conversation_id = event["data"].get("conversation_id") or event["data"]["id"]
             now = datetime.now(UTC)
             previous = last_sent.get(conversation_id)
