@@ -60,7 +60,8 @@ def _log_delivery(body: bytes, event: Event | None, status: int, outcome: str, d
         event_id=event.data.id if event else None,
         status_code=status,
         outcome=outcome,
-        detail=detail,
+        # A refusal's detail may quote the offending input, NUL included.
+        detail=detail.replace("\x00", "\\x00"),
     )
 
 
