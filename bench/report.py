@@ -55,10 +55,10 @@ def live_md(section: dict) -> list[str]:
     lines = [
         "### 2. Live push (a NEW_CONVERSATION webhook → its row fragment at every socket)",
         "",
-        "Measured from the moment the webhook request is sent, so the webhook's own work is "
-        "included: an upper bound of the time from its answer. The next column is the time "
-        "after the answer itself (negative: the row reached the socket before the provider "
-        "had its answer).",
+        "Two clocks, both in the client: from the webhook's answer (the goal's measure; "
+        "negative when the row reached the socket before the provider had its answer, as "
+        "when the server pushes before it answers), and from the webhook request being sent "
+        "(which adds the webhook's own work: an upper bound).",
         "",
     ]
     if failed := _failed(section):
@@ -70,14 +70,16 @@ def live_md(section: dict) -> list[str]:
         lines += [
             f"Channel layer: {section.get('channel_layer')}; database: {section.get('database')}.",
             "",
-            "| sockets K | events | p50 ms | p99 ms (goal < 50 at K=200) | p50 / p99 after the "
-            "answer, ms | p99 until every socket has it | missed | client CPU |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| sockets K | events | after the answer p50 / p99 ms (goal p99 < 50 at K=200) "
+            "| from the request p50 / p99 ms | from the request until every socket has it, "
+            "p99 ms | missed | client CPU |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for t in push["trials"]:
             lines.append(
-                f"| {t['k']} | {t['events']} | {_ms(t['p50_ms'])} | {_ms(t['p99_ms'])} "
+                f"| {t['k']} | {t['events']} "
                 f"| {_ms(t['after_answer_p50_ms'])} / {_ms(t['after_answer_p99_ms'])} "
+                f"| {_ms(t['p50_ms'])} / {_ms(t['p99_ms'])} "
                 f"| {_ms(t['all_sockets_p99_ms'])} | {t['missed']} | {_pct(t['client_cpu'])} |"
             )
     return [*lines, ""]
@@ -219,11 +221,27 @@ def charts(results: dict, out: Path) -> list[Path]:
     if trials:
         fig, ax = plt.subplots(figsize=(6, 4))
         ks = [t["k"] for t in trials]
-        ax.plot(ks, [t["p50_ms"] for t in trials], marker="o", label="p50")
-        ax.plot(ks, [t["p99_ms"] for t in trials], marker="o", label="p99")
+        ax.plot(
+            ks, [t["after_answer_p99_ms"] for t in trials], marker="o", label="p99 after the answer"
+        )
+        ax.plot(
+            ks,
+            [t["p50_ms"] for t in trials],
+            marker="s",
+            linestyle=":",
+            label="p50 from the request",
+        )
+        ax.plot(
+            ks,
+            [t["p99_ms"] for t in trials],
+            marker="s",
+            linestyle=":",
+            label="p99 from the request",
+        )
+        ax.axhline(0, color="grey", linewidth=0.5)
         ax.axhline(50, color="red", linestyle="--", label="goal: p99 < 50 ms")
         ax.set_xlabel("connected sockets")
-        ax.set_ylabel("ms from webhook request to fragment")
+        ax.set_ylabel("ms until the row reaches a socket")
         ax.set_title("Live push")
         ax.legend()
         fig.tight_layout()
