@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import databases
+from bench.cpu import CpuMeter
 from bench.loadgen import LoadResult, Request, run_load
 from bench.servers import Server, manage, server_env
 from bench.stats import rate, ratio, summarize
@@ -62,7 +63,9 @@ def _summary(result: LoadResult) -> dict:
     }
 
 
-async def _measure(urls: list[str], *, clients: int, seconds: float, secret: str) -> dict:
+async def _measure(
+    urls: list[str], *, clients: int, seconds: float, secret: str, pids: list[int] | None = None
+) -> dict:
     conversations = await _open_conversations(urls, secret)
 
     def healthz(sequence: int) -> Request:
@@ -83,13 +86,12 @@ async def _measure(urls: list[str], *, clients: int, seconds: float, secret: str
         ).encode()
         return ("POST", urls[sequence % len(urls)] + "/webhook/", body, _signed(body, secret))
 
-    ceiling = await run_load(healthz, clients=clients, seconds=seconds)
-    webhook = await run_load(new_message, clients=clients, seconds=seconds)
-    return {
-        "healthz": _summary(ceiling),
-        "webhook": _summary(webhook),
-        "accepted": webhook.count(201),
-    }
+    meter = CpuMeter(pids or [])
+    ceiling = _summary(await run_load(healthz, clients=clients, seconds=seconds)) | meter.read()
+    meter = CpuMeter(pids or [])
+    loaded = await run_load(new_message, clients=clients, seconds=seconds)
+    webhook = _summary(loaded) | meter.read()
+    return {"healthz": ceiling, "webhook": webhook, "accepted": loaded.count(201)}
 
 
 def run_config(
@@ -112,7 +114,13 @@ def run_config(
             stack.enter_context(Server(first_port + n, env, log_dir)) for n in range(processes)
         ]
         measured = asyncio.run(
-            _measure([s.url for s in servers], clients=clients, seconds=seconds, secret=secret)
+            _measure(
+                [s.url for s in servers],
+                clients=clients,
+                seconds=seconds,
+                secret=secret,
+                pids=[s.process.pid for s in servers],
+            )
         )
     stored = databases.scalar(database_url, "SELECT count(*) FROM inbox_message")
     webhook = measured["webhook"]

@@ -16,6 +16,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _failed(section: dict) -> str | None:
     if "error" in section:
         return f"_failed: {section['error']}_"
@@ -34,7 +38,8 @@ def ingestion_md(section: dict) -> list[str]:
         return [*lines, failed, ""]
     lines += [
         "| setup | `/healthz` req/s | webhook events/s | ratio (goal ≥ 70%) "
-        "| webhook p50 / p99 ms | errors | accepted | stored | client CPU |",
+        "| webhook p50 / p99 ms | errors | accepted | stored | CPU: server / client "
+        "(cores), machine busy |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in section.get("runs", []):
@@ -46,7 +51,8 @@ def ingestion_md(section: dict) -> list[str]:
             f"| {run['label']} | {h['requests_per_s']:.0f} | {w['requests_per_s']:.0f} "
             f"| {_pct(run['ratio'])} | {_ms(w['p50_ms'])} / {_ms(w['p99_ms'])} "
             f"| {w['errors']} | {w['accepted']} | {w['stored']} "
-            f"| {_pct(w['client_cpu'])} of a core |"
+            f"| {_cores(w.get('server_cpu'))} / {_cores(w.get('client_cpu'))}, "
+            f"{_pct(w.get('machine_busy'))} |"
         )
     return [*lines, ""]
 

@@ -84,7 +84,10 @@ def test_the_report_shows_gaps_instead_of_crashing():
         "scale": {"sqlite": {"error": "CalledProcessError: boom"}},
     }
     table = report.markdown(results)
-    assert "| SQLite, 1 process | 200 | 100 | 50% | 10.0 / 20.0 | 0 | 100 | 100 |" in table
+    assert (
+        "| SQLite, 1 process | 200 | 100 | 50% | 10.0 / 20.0 | 0 | 100 | 100 | - / 0.10, - |"
+        in table
+    )
     assert "_failed: RuntimeError: no server_" in table
     assert "not available in this build: HTTP 500" in table
     assert "80.0 MiB" in table
