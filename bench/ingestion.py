@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import subprocess
+import sys
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -63,8 +65,22 @@ def _summary(result: LoadResult) -> dict:
     }
 
 
+def _profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling the server for `seconds`: a flame graph of where its time goes."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--format", "flamegraph", "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def _measure(
-    urls: list[str], *, clients: int, seconds: float, secret: str, pids: list[int] | None = None
+    urls: list[str],
+    *,
+    clients: int,
+    seconds: float,
+    secret: str,
+    pids: list[int] | None = None,
+    profile_to: Path | None = None,
 ) -> dict:
     conversations = await _open_conversations(urls, secret)
 
@@ -89,7 +105,10 @@ async def _measure(
     meter = CpuMeter(pids or [])
     ceiling = _summary(await run_load(healthz, clients=clients, seconds=seconds)) | meter.read()
     meter = CpuMeter(pids or [])
+    profiler = _profiler(pids[0], seconds, profile_to) if profile_to and pids else None
     loaded = await run_load(new_message, clients=clients, seconds=seconds)
+    if profiler:
+        profiler.wait(timeout=60)
     webhook = _summary(loaded) | meter.read()
     return {"healthz": ceiling, "webhook": webhook, "accepted": loaded.count(201)}
 
@@ -103,6 +122,7 @@ def run_config(
     clients: int,
     seconds: float,
     log_dir: Path,
+    profile_to: Path | None = None,
 ) -> dict:
     """One configuration (a database, a number of server processes), on a fresh database."""
     secret = secrets.token_hex(16)
@@ -120,6 +140,7 @@ def run_config(
                 seconds=seconds,
                 secret=secret,
                 pids=[s.process.pid for s in servers],
+                profile_to=profile_to,
             )
         )
     stored = databases.scalar(database_url, "SELECT count(*) FROM inbox_message")

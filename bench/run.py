@@ -63,7 +63,7 @@ def _error(exc: BaseException) -> dict:
     return {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
 
 
-def ingestion_section(config: dict, postgres: bool) -> dict:
+def ingestion_section(config: dict, postgres: bool, profile_dir: Path | None) -> dict:
     setups = [("SQLite, 1 process", databases.sqlite_url(WORK / "ingest.sqlite3"), 1)]
     if postgres:
         setups += [
@@ -83,11 +83,18 @@ def ingestion_section(config: dict, postgres: bool) -> dict:
                     clients=config["clients"],
                     seconds=config["seconds"],
                     log_dir=WORK,
+                    profile_to=_profile_path(profile_dir, label),
                 )
             )
         except Exception as exc:
             runs.append({"label": label, **_error(exc)})
     return {"clients": config["clients"], "seconds": config["seconds"], "runs": runs}
+
+
+def _profile_path(profile_dir: Path | None, label: str) -> Path | None:
+    if profile_dir is None or "2 processes" in label:
+        return None
+    return profile_dir / f"profile-webhook-{label.split(',')[0].lower()}.svg"
 
 
 def sockets_section(config: dict, postgres: bool, redis: bool) -> dict:
@@ -230,6 +237,11 @@ def main() -> None:
         "--update-readme", action="store_true", help="copy the table into the README"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record flame graphs of the server under webhook load (needs py-spy)",
+    )
+    parser.add_argument(
         "--note", default=os.environ.get("BENCH_NOTE", ""), help="a remark for the table"
     )
     args = parser.parse_args()
@@ -254,7 +266,10 @@ def main() -> None:
     if not postgres:
         _log(f"PostgreSQL is not reachable at {config['database_url']}: SQLite only")
     if "ingestion" in sections:
-        results["ingestion"] = ingestion_section(config, postgres)
+        profile_dir = args.out if args.profile else None
+        if profile_dir:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+        results["ingestion"] = ingestion_section(config, postgres, profile_dir)
     if "sockets" in sections:
         results["sockets"] = sockets_section(config, postgres, redis)
     if "scale" in sections:
