@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -174,15 +175,25 @@ def scale_section(config: dict, postgres: bool) -> dict:
     big_size = (config["conversations"], config["messages"], config["thread"])
     # The same shape at 1/100 of the size: the query counts must not change with it.
     small_size = tuple(max(10, n // 100) for n in big_size)
+
+    def prepare(vendor: str) -> str:
+        big_url, small_url = targets[vendor]
+        _prepare(small_url, *small_size)
+        _log(f"inbox at scale, {vendor}: seeding {config['messages']:,} messages (or reusing)")
+        seeding = _prepare(big_url, *big_size)
+        _log(f"inbox at scale, {vendor}: {seeding}")
+        return seeding
+
+    # The databases are filled side by side (SQLite's seeding is one core in this process's
+    # child, PostgreSQL's mostly the server's), then measured one at a time, alone.
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        preparing = {vendor: pool.submit(prepare, vendor) for vendor in targets}
     section: dict = {}
     for vendor, (big_url, small_url) in targets.items():
         try:
-            _log(f"inbox at scale, {vendor}: small database")
-            _prepare(small_url, *small_size)
+            seeding = preparing[vendor].result()
+            _log(f"inbox at scale, {vendor}: measuring")
             small = _measure_views(small_url, WORK / f"scale-small-{vendor}.json", "--count-only")
-            _log(f"inbox at scale, {vendor}: {config['messages']:,} messages")
-            seeding = _prepare(big_url, *big_size)
-            _log(f"inbox at scale, {vendor}: {seeding}; measuring")
             big = _measure_views(
                 big_url, WORK / f"scale-{vendor}.json", f"--budget={config['view_seconds']}"
             )
