@@ -137,7 +137,7 @@ async def push_trial(
     from_answer: list[float] = []
     from_request: list[float] = []
     slowest: list[float] = []
-    missed = incomplete = 0
+    missed = incomplete = played = 0
     cpu_start = time.process_time()
     started = time.perf_counter()
     try:
@@ -155,20 +155,22 @@ async def push_trial(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), ARRIVAL_TIMEOUT)
             arrived = sockets.arrivals.get(conversation_id, {})
-            missed += k - len(arrived)
-            incomplete += len(arrived) < k
-            if incomplete >= MAX_INCOMPLETE:
-                # Each incomplete event costs the full timeout: stop rather than blow the
-                # bench's time budget; the missed count says what happened.
-                break
             if not arrived and not from_answer:
                 raise NotAvailable(
                     f"no row arrived on /ws/inbox/ within {ARRIVAL_TIMEOUT:g} s of the webhook"
                 )
+            played += 1
+            missed += k - len(arrived)
             from_answer += [(t - answered) * 1000 for t in arrived.values()]
             from_request += [(t - sent) * 1000 for t in arrived.values()]
-            if arrived:
+            if len(arrived) == k:
                 slowest.append((max(arrived.values()) - sent) * 1000)
+            else:
+                incomplete += 1
+                if incomplete >= MAX_INCOMPLETE:
+                    # Each incomplete event costs the full timeout: stop rather than blow
+                    # the bench's time budget; the missed count says what happened.
+                    break
             await asyncio.sleep(0.05)
     finally:
         wall = time.perf_counter() - started
@@ -177,7 +179,7 @@ async def push_trial(
     sent_stats, answer_stats = summarize(from_request), summarize(from_answer)
     return {
         "k": k,
-        "events": len(slowest),
+        "events": played,
         "deliveries": len(from_request),
         "missed": missed,
         # From the moment the webhook request is sent: includes the webhook's own work, so
