@@ -8,7 +8,9 @@ PostgreSQL. Both go through SQL on the real tables, so indexes and triggers (a t
 index, say) are maintained as for any other insert.
 """
 
+import contextlib
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -149,6 +151,57 @@ def _write_postgresql(cursor, table: str, columns: tuple[str, ...], rows: list[t
             copy.write_row(row)
 
 
+# `CREATE TRIGGER name AFTER INSERT ON table [FOR EACH ROW] BEGIN INSERT INTO ... VALUES
+# (new.x, ...); END`: a trigger that copies each new row somewhere (a text search index).
+_COPYING_TRIGGER = re.compile(
+    r"^\s*CREATE\s+TRIGGER\s+\S+\s+AFTER\s+INSERT\s+ON\s+\S+\s+(?:FOR\s+EACH\s+ROW\s+)?"
+    r"BEGIN\s+(?P<insert>INSERT\s+INTO\s+[^;]+?)\s+VALUES\s*\((?P<values>[^;]*)\)\s*;\s*END\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass
+class _SetAside:
+    """SQLite triggers dropped for the load, replayed once over all its rows, then restored.
+
+    A full-text index filled row by row through a trigger takes ten times longer than one
+    INSERT ... SELECT over the same rows (measured with an FTS5 index: 25 s against 2 s for
+    200,000 messages). Only triggers of the simple copying shape are set aside; any other
+    keeps firing row by row, so the result is the same either way.
+    """
+
+    table: str
+    after_rowid: int
+    triggers: list[tuple[str, str, str]]  # name, CREATE statement, INSERT ... SELECT
+
+    def replay(self) -> None:
+        with connection.cursor() as cursor:
+            for _name, create, replay in self.triggers:
+                cursor.execute(f"{replay} WHERE inserted.rowid > {int(self.after_rowid)}")
+                cursor.execute(create)
+
+
+def _sqlite_triggers_set_aside(table: str) -> _SetAside:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+            [table],
+        )
+        found = cursor.fetchall()
+        cursor.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}")  # noqa: S608
+        after_rowid = cursor.fetchone()[0]
+        triggers = []
+        for name, create in found:
+            shape = _COPYING_TRIGGER.match(create or "")
+            if not shape or re.search(r"\bold\.", shape["values"], re.IGNORECASE):
+                continue
+            values = re.sub(r"\bnew\.", "inserted.", shape["values"], flags=re.IGNORECASE)
+            replay = f"{shape['insert']} SELECT {values} FROM {table} AS inserted"  # noqa: S608
+            cursor.execute(f'DROP TRIGGER "{name}"')
+            triggers.append((name, create, replay))
+    return _SetAside(table=table, after_rowid=after_rowid, triggers=triggers)
+
+
 def seed(
     *,
     conversations: int,
@@ -190,18 +243,27 @@ def seed(
     message_table = Message._meta.db_table
     first_id = None
     done_conversations = done_messages = 0
-    for batch in _batches(rng, counts, now=now, open_ratio=open_ratio):
-        if first_id is None:
-            first_id = batch.conversations[0][0]
-        # Conversations point at their last message and messages at their conversation:
-        # both foreign keys are deferred to the commit, so one order suffices.
-        with transaction.atomic(), connection.cursor() as cursor:
-            write(cursor, conversation_table, _CONVERSATION_COLUMNS, batch.conversations)
-            write(cursor, message_table, _MESSAGE_COLUMNS, batch.messages)
-        done_conversations += len(batch.conversations)
-        done_messages += len(batch.messages)
-        if progress:
-            progress(done_conversations, done_messages)
+    # On SQLite the whole load is one transaction, so the triggers set aside below are back
+    # whatever happens; PostgreSQL commits batch by batch.
+    whole = transaction.atomic() if connection.vendor == "sqlite" else contextlib.nullcontext()
+    with whole:
+        set_aside = (
+            _sqlite_triggers_set_aside(message_table) if connection.vendor == "sqlite" else None
+        )
+        for batch in _batches(rng, counts, now=now, open_ratio=open_ratio):
+            if first_id is None:
+                first_id = batch.conversations[0][0]
+            # Conversations point at their last message and messages at their conversation:
+            # both foreign keys are deferred to the commit, so one order suffices.
+            with transaction.atomic(), connection.cursor() as cursor:
+                write(cursor, conversation_table, _CONVERSATION_COLUMNS, batch.conversations)
+                write(cursor, message_table, _MESSAGE_COLUMNS, batch.messages)
+            done_conversations += len(batch.conversations)
+            done_messages += len(batch.messages)
+            if progress:
+                progress(done_conversations, done_messages)
+        if set_aside:
+            set_aside.replay()
     with connection.cursor() as cursor:
         # Fresh statistics, as a long-lived database would have, so the planner picks the
         # indexes it would pick in production.

@@ -96,3 +96,47 @@ def test_seeded_list_pages_are_exact(seeded, agent_client):
         url = page["next"]
     assert len(seen) == len(set(seen)) == 40
     assert json.dumps(seen)  # every id a plain string
+
+
+def test_row_triggers_see_every_seeded_message_and_keep_working(post_event):
+    """A trigger-maintained index (the search's, on SQLite) is filled for seeded rows too."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite triggers; PostgreSQL's search index is a plain index")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE probe_copy (message_rowid integer, content text)")
+        cursor.execute("CREATE TABLE probe_sent (message_rowid integer)")
+        # The copying shape, which the seeder replays set-wise...
+        cursor.execute(
+            "CREATE TRIGGER probe_copy_insert AFTER INSERT ON inbox_message BEGIN "
+            "INSERT INTO probe_copy(message_rowid, content) VALUES (new.rowid, new.content); END"
+        )
+        # ...and one with a condition, which it must leave firing row by row.
+        cursor.execute(
+            "CREATE TRIGGER probe_sent_insert AFTER INSERT ON inbox_message "
+            "WHEN new.direction = 'SENT' BEGIN "
+            "INSERT INTO probe_sent(message_rowid) VALUES (new.rowid); END"
+        )
+    seed(conversations=1, messages=3, random_seed=4)  # rows before: not replayed twice
+    seed(conversations=30, messages=400, random_seed=5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM inbox_message m JOIN probe_copy p "
+            "ON p.message_rowid = m.rowid AND p.content = m.content"
+        )
+        assert cursor.fetchone()[0] == 403
+        cursor.execute("SELECT count(*) FROM probe_copy")
+        assert cursor.fetchone()[0] == 403
+        cursor.execute("SELECT count(*) FROM probe_sent")
+        assert cursor.fetchone()[0] == Message.objects.filter(direction="SENT").count()
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        assert [row[0] for row in cursor.fetchall()] == ["probe_copy_insert", "probe_sent_insert"]
+    # Restored: a webhook's message goes through the trigger again.
+    conversation = Conversation.objects.filter(status="OPEN").first()
+    event = new_message(conversation.id, message_id=uuid.uuid4(), content="depois do seed")
+    event["timestamp"] = "2100-01-01T00:00:00Z"
+    assert post_event(event).status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM probe_copy WHERE content = 'depois do seed'")
+        assert cursor.fetchone()[0] == 1
