@@ -119,9 +119,9 @@ class Command(BaseCommand):
             )
         self.verbosity = int(options.get("verbosity", 1))
         webhook = _Webhook(url, settings.WEBHOOK_SECRET if secret is None else secret)
-        if wait:
-            webhook.wait_until_up(wait)
         try:
+            if wait:
+                webhook.wait_until_up(wait)
             statuses = self._play(
                 webhook,
                 random.Random(seed),  # noqa: S311 - test traffic, not secrets
