@@ -23,6 +23,7 @@ from bench import databases, ingestion, report, sockets
 from bench.servers import ROOT, manage, server_env
 
 RESULTS = ROOT / "bench" / "results"
+ALL_SECTIONS = {"ingestion", "sockets", "scale"}
 WORK = RESULTS / "tmp"  # databases and server logs; not committed
 
 
@@ -257,12 +258,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = settings(args.quick)
-    # A smoke run must not overwrite the committed results, nor the README's copy of them.
-    if args.out is None:
-        args.out = WORK / "quick" if args.quick else RESULTS
-    if args.quick:
-        args.update_readme = False
     sections = set(args.only.split(","))
+    unknown = sections - ALL_SECTIONS
+    if unknown:
+        parser.error(f"unknown sections {', '.join(sorted(unknown))}; choose from {ALL_SECTIONS}")
+    # A smoke or partial run must not overwrite the committed results, nor the README's copy.
+    partial = args.quick or sections != ALL_SECTIONS
+    if args.out is None:
+        args.out = WORK / ("quick" if args.quick else "partial") if partial else RESULTS
+    if partial:
+        args.update_readme = False
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     postgres = databases.postgres_reachable(config["database_url"])
