@@ -8,12 +8,15 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate css
+.PHONY: help run test lint format migrate lock demo bench css
 
 help:
 	@echo "make run     serve the inbox on http://$(HOST):$(PORT) (SQLite, in-process live updates)"
 	@echo "make test    lint and run the whole test suite"
+	@echo "make demo    serve the inbox and play simulated conversations into it (Ctrl-C stops both)"
+	@echo "make bench   run the benchmarks; results in bench/results/ and the README"
 	@echo "make format  format the code with ruff"
+	@echo "make lock    re-pin requirements.lock (the Docker image's dependencies) from pyproject.toml"
 	@echo "make css     rebuild theme/static/css/dist/styles.css with Tailwind (needs Node/npm)"
 
 $(BIN)/python:
@@ -35,9 +38,36 @@ run: migrate
 	$(BIN)/python manage.py ensure_agent
 	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
 
+# The demo: the server of `make run` plus the simulator posting to its webhook, signed with
+# WEBHOOK_SECRET when it is set. Ctrl-C stops both (daphne, as a background job of this
+# shell, ignores SIGINT: the trap sends it SIGTERM).
+DEMO_CONVERSATIONS ?= 300
+DEMO_RATE ?= 2
+DEMO_CONCURRENCY ?= 6
+demo: migrate
+	$(BIN)/python manage.py ensure_agent
+	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
+	@trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null; exit 0' INT TERM EXIT; \
+	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application & \
+	server=$$!; \
+	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
+		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY); \
+	echo "The simulation is over; the server keeps running until Ctrl-C."; \
+	wait $$server
+
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $(VENV)/.runtime $@
+
+# Starts its own servers on ports BENCH_PORT.. (default 8400) and its own databases; see the
+# README's Performance section for the settings. Under 10 minutes on 2 cores.
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run --update-readme $(BENCH_ARGS)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest
@@ -45,6 +75,12 @@ test: lint
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The image installs exactly these versions, checked by hash. Run after changing the runtime
+# dependencies in pyproject.toml; the pins are for Linux on Python 3.11, the image's.
+lock: $(VENV)/.dev
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 # The stylesheet is committed, so only a change to the templates' classes needs this (and Node).
 css:

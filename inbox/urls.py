@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("webhook/", webhook.webhook, name="webhook"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),
     path(
         "api/conversations/<str:conversation_id>/",

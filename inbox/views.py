@@ -18,7 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
-from inbox import api, selectors, services
+from inbox import api, health, selectors, services
 from inbox.models import Conversation
 
 TEMPLATE = "inbox/index.html"
@@ -101,6 +101,25 @@ def _render(request: HttpRequest, template: str, context: dict, **kwargs: object
     response = render(request, template, context, **kwargs)
     # One URL answers a page or a fragment: caches and the back button must tell them apart.
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+@require_GET
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """The database and the channel layer answer: 200, or 503 naming what is down.
+
+    Unauthenticated, for load balancers and the container's health check.
+    """
+    checks = await health.readiness()
+    down = [name for name, ok in checks.items() if not ok]
+    body: dict[str, object] = {
+        "status": "unavailable" if down else "ok",
+        "checks": {name: "ok" if ok else "unreachable" for name, ok in checks.items()},
+    }
+    if down:
+        body["detail"] = f"unreachable: {', '.join(down)}"
+    response = JsonResponse(body, status=503 if down else 200)
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -61,7 +61,7 @@ def _log_delivery(body: bytes, event: Event | None, status: int, outcome: str, d
         event_id=event.data.id if event else None,
         status_code=status,
         outcome=outcome,
-        # An error message can quote the body, NUL included.
+        # An error message can quote the input, NUL included (pydantic's "found `\x00`").
         detail=detail.replace("\x00", "\\x00"),
     )
 

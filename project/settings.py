@@ -24,6 +24,22 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or (_DEVELOPMENT_SECRET_KEY if DE
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# HTTPS. Production defaults are the strict ones `check --deploy` asks for; each can be
+# relaxed from the environment (the compose example turns the redirect off so that a trial
+# on http://localhost works). Behind a TLS proxy, TRUST_X_FORWARDED_PROTO=true makes Django
+# believe the proxy's X-Forwarded-Proto: the proxy must then set (never pass through) it.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes speak plain HTTP to the container itself: a redirect to https would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Browsers keep Secure cookies on http://localhost too, so these stay on for a local trial.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+
 INSTALLED_APPS = [
     # daphne first: its runserver replaces Django's with an ASGI one.
     "daphne",
@@ -92,8 +108,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests run threads against the database, which an in-memory SQLite cannot share.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI each request runs its ORM work in a thread of its own, so a persistent
+    # connection (CONN_MAX_AGE > 0) is never reused: they pile up until PostgreSQL refuses
+    # new clients (`make bench` saw 98 of 100 taken, then 503s). A pool shares a few
+    # connections between those threads, and spares each request a new connection.
+    pool_size = env.int("DATABASE_POOL_SIZE", default=10)
+    DATABASES["default"]["OPTIONS"] = {
+        # An unreachable server must fail a request (and /readyz) quickly, not hang it.
+        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+    }
+    if pool_size:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": 10,
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -135,7 +167,17 @@ TAILWIND_APP_NAME = "theme"
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production serves what collectstatic wrote: hashed names (cached forever) and
+    # pre-compressed copies. Development and tests serve the sources through the finders.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # The webhook.
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
@@ -144,10 +186,23 @@ WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 # Seconds an event may wait for its conversation before operators are warned about it.
 WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 
+# Production logs are JSON lines on stdout, one object per record, for the log collector;
+# development keeps plain text. LOG_FORMAT overrides either way.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "project.jsonlog.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

@@ -148,7 +148,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop runs in the
+# main thread, and every later test that calls async code through async_to_sync (an async
+# view through the test client, a channel layer) would fail with "You cannot use AsyncToSync
+# in the same thread as an async event loop". Closing it after each browser module keeps
+# that to the browser tests themselves.
+@pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright (which cannot download its own browser here)."""
     if not os.path.exists(CHROMIUM):

@@ -168,11 +168,18 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def _drop_connections() -> None:
+    """Close the connection and any pool, so the next query connects with the settings."""
+    connection.close()
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
+
+
 @contextmanager
 def database_outage():
     """Point the default connection at a database that cannot be reached, then restore it."""
     saved = {key: connection.settings_dict[key] for key in ("NAME", "HOST", "PORT")}
-    connection.close()
+    _drop_connections()
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = "/nonexistent-directory/inbox.sqlite3"
     else:
@@ -181,7 +188,7 @@ def database_outage():
     try:
         yield
     finally:
-        connection.close()
+        _drop_connections()
         connection.settings_dict.update(saved)
 
 

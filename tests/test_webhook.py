@@ -337,8 +337,10 @@ def test_every_authenticated_delivery_is_logged_as_received(post_event, conversa
     assert Delivery.objects.order_by("id").last().body == "{not json"
 
 
-def test_an_error_quoting_a_nul_is_logged_not_a_5xx(post_event):
-    # PostgreSQL text cannot hold NUL, and pydantic's UUID error quotes the bad character.
-    response = post_event({"type": "NEW_CONVERSATION", "timestamp": at(0), "data": {"id": "\x00"}})
+def test_an_invalid_field_starting_with_nul_is_a_400_not_a_500(post_event):
+    # pydantic quotes the offending character in its message, which the delivery log stores.
+    response = post_event({**new_conversation(), "data": {"id": "\x00"}})
     assert response.status_code == 400
-    assert "\x00" not in Delivery.objects.order_by("id").last().detail
+    assert response.json()["errors"][0]["field"] == "data.id"
+    assert Delivery.objects.get().detail.startswith("data.id")
+    assert "\x00" not in Delivery.objects.get().detail

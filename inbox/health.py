@@ -1,0 +1,69 @@
+"""Readiness: can this process reach what it needs to serve? Cheap enough to poll often.
+
+Each probe is one round trip (a `SELECT 1`, a channel-layer message to ourselves) under a
+short timeout, and the probes run concurrently, so an answer comes within PROBE_TIMEOUT
+even when a service hangs instead of refusing.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import DEFAULT_DB_ALIAS, connections
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0  # seconds; below the container health check's own timeout
+
+
+def _database_ping() -> None:
+    """Open a connection of its own, run `SELECT 1`, close it.
+
+    Not the request's connection: under ASGI it belongs to a per-request thread, where a
+    persistent one would outlive the probe, and a fresh connection is also the honest
+    answer to "can this process reach the database now?".
+    """
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    params = wrapper.get_connection_params()
+    if wrapper.vendor == "postgresql":
+        params["connect_timeout"] = max(1, round(PROBE_TIMEOUT))
+    connection = wrapper.get_new_connection(params)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    finally:
+        connection.close()
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    channel = await layer.new_channel("readyz")
+    await layer.send(channel, {"type": "readyz.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "readyz.ping":
+        raise RuntimeError(f"the channel layer returned {message!r}")
+
+
+async def _probe(name: str, check: Callable[[], Awaitable[None]]) -> bool:
+    try:
+        await asyncio.wait_for(check(), PROBE_TIMEOUT)
+    except Exception:
+        logger.warning("readyz: %s is unreachable", name, exc_info=True)
+        return False
+    return True
+
+
+async def readiness() -> dict[str, bool]:
+    """Whether each dependency answered: {"database": bool, "channel_layer": bool}."""
+    database, channel_layer = await asyncio.gather(
+        # Not thread-sensitive: a hanging database must not hold up the requests that
+        # share the one thread-sensitive worker; the probe touches no thread-local state.
+        _probe("database", sync_to_async(_database_ping, thread_sensitive=False)),
+        _probe("channel_layer", _channel_layer_round_trip),
+    )
+    return {"database": database, "channel_layer": channel_layer}

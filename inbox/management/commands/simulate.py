@@ -1,0 +1,197 @@
+"""Play realistic conversations against a running server's webhook, like a provider would."""
+
+import hashlib
+import hmac
+import http.client
+import json
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from inbox.simulator import conversation_events
+
+
+class _Webhook:
+    """One kept-alive HTTP connection to the webhook, reopened when the server drops it."""
+
+    def __init__(self, url: str, secret: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise CommandError(f"--url must be http(s)://host[:port], not {url!r}")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port
+        self.base = parts.path.rstrip("/")
+        self.secret = secret
+        self.timeout = timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        return cls(self.host, self.port, timeout=self.timeout)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if body is not None and self.secret:
+            digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Hub-Signature-256"] = f"sha256={digest}"
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = self._connect()
+            try:
+                self.connection.request(method, self.base + path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (ConnectionError, http.client.HTTPException):
+                # A kept-alive connection the server closed: one fresh retry, then give up.
+                self.connection.close()
+                self.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def post_event(self, event: dict) -> tuple[int, bytes]:
+        return self.request("POST", "/webhook/", json.dumps(event).encode())
+
+    def wait_until_up(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise CommandError(f"no server answered /healthz in {seconds:g} s")
+            self.connection = None
+            time.sleep(0.2)
+
+
+class Command(BaseCommand):
+    help = (
+        "Play realistic conversations (Portuguese and English) against a server's webhook: "
+        "customers write, the business answers, conversations close. Signed with "
+        "WEBHOOK_SECRET when it is set."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL")
+        parser.add_argument("--conversations", type=int, default=20, help="how many to play")
+        parser.add_argument(
+            "--rate", type=float, default=2.0, help="events per second; 0 sends as fast as possible"
+        )
+        parser.add_argument(
+            "--concurrency", type=int, default=5, help="conversations in progress at the same time"
+        )
+        parser.add_argument(
+            "--close-ratio", type=float, default=0.8, help="the share of conversations that close"
+        )
+        parser.add_argument("--seed", type=int, default=None, help="reproduce the same traffic")
+        parser.add_argument(
+            "--secret", default=None, help="signing secret (default: the WEBHOOK_SECRET setting)"
+        )
+        parser.add_argument(
+            "--wait", type=float, default=0.0, help="seconds to wait for the server to come up"
+        )
+
+    def handle(
+        self,
+        *args: object,
+        url: str,
+        conversations: int,
+        rate: float,
+        concurrency: int,
+        close_ratio: float,
+        seed: int | None,
+        secret: str | None,
+        wait: float,
+        **options: object,
+    ) -> None:
+        if conversations < 0 or rate < 0 or concurrency < 1 or not 0 <= close_ratio <= 1:
+            raise CommandError(
+                "--conversations and --rate must be >= 0, --concurrency >= 1, "
+                "--close-ratio between 0 and 1"
+            )
+        self.verbosity = int(options.get("verbosity", 1))
+        webhook = _Webhook(url, settings.WEBHOOK_SECRET if secret is None else secret)
+        try:
+            if wait:
+                webhook.wait_until_up(wait)
+            statuses = self._play(
+                webhook,
+                random.Random(seed),  # noqa: S311 - test traffic, not secrets
+                conversations,
+                rate,
+                concurrency,
+                close_ratio,
+            )
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped")
+            return
+        except OSError as exc:
+            raise CommandError(f"the server at {url} did not answer: {exc}") from exc
+        summary = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+        refused = sum(count for status, count in statuses.items() if status >= 300)
+        if refused:
+            raise CommandError(f"the webhook refused {refused} events ({summary})")
+        self.stdout.write(
+            self.style.SUCCESS(f"played {conversations} conversations: {summary or 'no events'}")
+        )
+
+    def _play(
+        self,
+        webhook: _Webhook,
+        rng: random.Random,
+        conversations: int,
+        rate: float,
+        concurrency: int,
+        close_ratio: float,
+    ) -> Counter[int]:
+        """Interleave `concurrency` conversations at `rate` events per second, in order within each.
+
+        Each event is stamped when it is sent, so the inbox shows it as happening now.
+        """
+        statuses: Counter[int] = Counter()
+        started = 0
+        in_flight: list[list[dict]] = []
+        last_sent: dict[str, datetime] = {}
+        interval = 1.0 / rate if rate else 0.0
+        next_at = time.monotonic()
+        while started < conversations or in_flight:
+            while started < conversations and len(in_flight) < concurrency:
+                events = conversation_events(
+                    rng, start=datetime.now(UTC), close=rng.random() < close_ratio
+                )
+                in_flight.append(events)
+                started += 1
+            index = rng.randrange(len(in_flight))
+            events = in_flight[index]
+            event = events.pop(0)
+            if not events:
+                del in_flight[index]
+            conversation_id = event["data"].get("conversation_id") or event["data"]["id"]
+            now = datetime.now(UTC)
+            previous = last_sent.get(conversation_id)
+            if previous is not None and now <= previous:
+                now = previous + timedelta(microseconds=1)
+            last_sent[conversation_id] = now
+            event["timestamp"] = now.isoformat()
+            if interval:
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                next_at = max(next_at + interval, time.monotonic() - interval)
+            status, body = webhook.post_event(event)
+            statuses[status] += 1
+            if status >= 300:
+                self.stderr.write(f"{event['type']} -> {status}: {body.decode(errors='replace')}")
+            elif self.verbosity >= 2:
+                self.stdout.write(f"{event['type']} {conversation_id} -> {status}")
+            if event["type"] == "CLOSE_CONVERSATION" or not events:
+                last_sent.pop(conversation_id, None)
+        return statuses

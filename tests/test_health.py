@@ -1,0 +1,106 @@
+"""/healthz and /readyz: what a load balancer or the container's health check sees."""
+
+import socket
+import uuid
+
+import pytest
+from django.db.utils import ConnectionHandler
+
+from inbox import health
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: bound, then released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_layer(url: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # A prefix of its own, so a probe never meets another test's messages.
+            "CONFIG": {"hosts": [url], "prefix": f"readyz-test-{uuid.uuid4().hex}"},
+        }
+    }
+
+
+@pytest.fixture
+def postgres_down(monkeypatch) -> None:
+    """The database the probe uses is a PostgreSQL server on a port where none listens."""
+    unreachable = ConnectionHandler(
+        {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "inbox",
+                "USER": "postgres",
+                "HOST": "127.0.0.1",
+                "PORT": closed_port(),
+                "OPTIONS": {"connect_timeout": 2},
+            }
+        }
+    )
+    monkeypatch.setattr(health, "connections", unreachable)
+    yield
+    unreachable.close_all()
+
+
+@pytest.fixture
+def redis_down(settings) -> None:
+    settings.CHANNEL_LAYERS = redis_layer(f"redis://127.0.0.1:{closed_port()}/0")
+
+
+def test_healthz_answers_without_login(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_ok_with_the_configured_database_and_channel_layer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "channel_layer": "ok"},
+    }
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_readyz_is_ok_when_redis_answers(client, settings, redis_url):
+    settings.CHANNEL_LAYERS = redis_layer(redis_url)
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"] == {"database": "ok", "channel_layer": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client, redis_down):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "channel_layer": "unreachable"},
+        "detail": "unreachable: channel_layer",
+    }
+
+
+def test_readyz_is_503_naming_the_database_when_postgresql_is_unreachable(client, postgres_down):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": "unreachable", "channel_layer": "ok"}
+    assert body["detail"] == "unreachable: database"
+
+
+def test_readyz_names_both_when_both_are_unreachable(client, postgres_down, redis_down):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "unreachable: database, channel_layer"
+
+
+def test_readyz_is_get_only(client):
+    assert client.post("/readyz").status_code == 405

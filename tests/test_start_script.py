@@ -1,0 +1,342 @@
+"""The container's start command, run outside Docker against the real PostgreSQL and Redis.
+
+CI cannot build the image (no Docker engine), so this runs the very script the image runs,
+bin/start, in the image's production mode: it must migrate a fresh database, serve, answer
+/readyz, store a signed webhook, serve the collected static files, and log JSON lines.
+"""
+
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+
+from tests.conftest import REDIS_URL, new_conversation, require_service, sign
+from tests.test_deploy import env_file
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.deploy]
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+BIN_PATH = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+PROXY = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front adds
+
+
+def postgres_server_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def fresh_database(suffix: str) -> Iterator[str]:
+    """A new, empty database of its own on the PostgreSQL server the suite uses; its URL."""
+    server = postgres_server_url()
+    require_service("PostgreSQL", server, 5432)
+    parsed = urlparse(server)
+    name = f"test_{parsed.path.lstrip('/') or 'postgres'}_{suffix}"
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def start_database() -> Iterator[str]:
+    with fresh_database("start") as url:
+        yield url
+
+
+@dataclass
+class Server:
+    port: int
+    env: dict[str, str]
+    database_url: str
+    log: Path
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            headers = {"Host": "localhost", **(headers or {})}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.headers, response.read()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def static_root(tmp_path_factory) -> Path:
+    """collectstatic as the image's build step runs it: DEBUG off, and no secrets."""
+    root = tmp_path_factory.mktemp("static")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env={"PATH": BIN_PATH, "DEBUG": "false", "STATIC_ROOT": str(root)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return root
+
+
+@contextmanager
+def started(env: dict[str, str], database_url: str, tmp: Path) -> Iterator[Server]:
+    """bin/start running with `env` on a free port until the block ends, ready to serve."""
+    require_service("Redis", REDIS_URL, 6379)
+    port = free_port()
+    env = {**env, "PORT": str(port)}
+    log = tmp / "stdout.log"
+    with log.open("wb") as stdout, (tmp / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603  (our own start script)
+            [str(ROOT / "bin" / "start")], env=env, stdout=stdout, stderr=stderr
+        )
+    served = Server(port=port, env=env, database_url=database_url, log=log)
+    try:
+        wait_until_ready(served, process, tmp / "stderr.log")
+        yield served
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
+    """Production behind a TLS proxy: strict defaults, X-Forwarded-Proto trusted."""
+    env = {
+        "PATH": BIN_PATH,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "WEBHOOK_SECRET": secrets.token_hex(32),
+        "DATABASE_URL": start_database,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "TRUST_X_FORWARDED_PROTO": "true",
+        "STATIC_ROOT": str(static_root),
+    }
+    with started(env, start_database, tmp_path_factory.mktemp("server")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def trial_server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
+    """`cp .env.example .env && docker compose up`: the example as it is, plus what the
+    image (DEBUG) and docker-compose.yml (DATABASE_URL, REDIS_URL, PORT) set."""
+    env = {
+        **env_file((ROOT / ".env.example").read_text()),
+        "PATH": BIN_PATH,
+        "DEBUG": "false",
+        "DATABASE_URL": start_database,
+        "REDIS_URL": REDIS_URL,
+        "STATIC_ROOT": str(static_root),
+    }
+    with started(env, start_database, tmp_path_factory.mktemp("trial")) as served:
+        yield served
+
+
+def wait_until_ready(served: Server, process: subprocess.Popen, stderr: Path) -> None:
+    """Poll /readyz until 200; a start that fails or never gets ready fails the tests."""
+    deadline = time.monotonic() + 90
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"bin/start exited with {process.returncode}:\n{stderr.read_text()}")
+        try:
+            status, _, body = served.request("GET", "/readyz")
+        except OSError as error:
+            last = str(error)
+        else:
+            if status == 200:
+                return
+            last = f"{status} {body!r}"
+        time.sleep(0.25)
+    pytest.fail(f"/readyz never answered 200 (last: {last}):\n{stderr.read_text()}")
+
+
+def test_it_migrates_and_reports_ready(server):
+    status, _, body = server.request("GET", "/readyz")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
+    with psycopg.connect(server.database_url) as connection:
+        applied = connection.execute("SELECT app FROM django_migrations").fetchall()
+    assert {"inbox", "auth", "sessions"} <= {app for (app,) in applied}
+
+
+def test_the_container_health_check_passes(server):
+    result = subprocess.run(  # noqa: S603  (our own health check)
+        [sys.executable, str(ROOT / "bin" / "healthcheck")],
+        env={**server.env, "ALLOWED_HOSTS": ".localhost,127.0.0.1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_health_check_fails_when_nothing_answers(server):
+    result = subprocess.run(  # noqa: S603  (our own health check)
+        [sys.executable, str(ROOT / "bin" / "healthcheck")],
+        env={**server.env, "PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "readyz did not answer" in result.stdout
+
+
+def test_a_signed_webhook_is_stored(server):
+    conversation_id = uuid.uuid4()
+    body = json.dumps(new_conversation(conversation_id)).encode()
+    headers = {
+        **PROXY,
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": sign(body, server.env["WEBHOOK_SECRET"]),
+    }
+    status, _, answer = server.request("POST", "/webhook/", body, headers)
+    assert status == 201, answer
+    with psycopg.connect(server.database_url) as connection:
+        row = connection.execute(
+            "SELECT status FROM inbox_conversation WHERE id = %s", [conversation_id]
+        ).fetchone()
+    assert row == ("OPEN",)
+
+
+def test_an_unsigned_webhook_is_refused_and_not_stored(server):
+    conversation_id = uuid.uuid4()
+    body = json.dumps(new_conversation(conversation_id)).encode()
+    status, _, answer = server.request(
+        "POST", "/webhook/", body, {**PROXY, "Content-Type": "application/json"}
+    )
+    assert status == 401
+    assert json.loads(answer)["error"] == "signature_missing"
+    with psycopg.connect(server.database_url) as connection:
+        count = connection.execute(
+            "SELECT count(*) FROM inbox_conversation WHERE id = %s", [conversation_id]
+        ).fetchone()
+    assert count == (0,)
+
+
+def test_plain_http_is_redirected_to_https(server):
+    status, headers, _ = server.request("GET", "/accounts/login/")
+    assert status == 301
+    assert headers["Location"] == "https://localhost/accounts/login/"
+
+
+def test_https_pages_carry_hsts_and_hashed_static_files_are_served(server):
+    status, headers, page = server.request("GET", "/accounts/login/", headers=PROXY)
+    assert status == 200
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    # The manifest storage rewrote the script's URL to a content-hashed name.
+    scripts = [
+        part.split('"')[0] for part in page.decode().split('src="')[1:] if "/static/" in part
+    ]
+    assert scripts and all(re.search(r"\.[0-9a-f]{12}\.js$", url) for url in scripts), scripts
+    status, headers, script = server.request("GET", scripts[0], headers=PROXY)
+    assert status == 200
+    assert len(script) > 1000
+    assert "immutable" in headers["Cache-Control"]
+
+
+def test_everything_it_logs_is_json_lines(server):
+    lines = [line for line in server.log.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert any(entry["logger"].startswith("daphne") for entry in entries)
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+
+
+def test_containers_starting_together_migrate_in_turn(tmp_path):
+    """Replicas started at once on an empty database: each migration applied once, no error.
+
+    Plain `migrate` run twice at once fails here ("column ... does not exist", "relation
+    already exists"); bin/start's `migrate_exclusive` takes PostgreSQL's advisory lock.
+    """
+    with fresh_database("race") as url:
+        env = {
+            "PATH": BIN_PATH,
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "WEBHOOK_SECRET": secrets.token_hex(32),
+            "DATABASE_URL": url,
+        }
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "migrate_exclusive", "--verbosity", "0"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [process.communicate(timeout=180)[0] for process in processes]
+        assert [process.returncode for process in processes] == [0, 0, 0], outputs
+        with psycopg.connect(url) as connection:
+            applied = connection.execute(
+                "SELECT app, name, count(*) FROM django_migrations GROUP BY app, name"
+            ).fetchall()
+        assert applied and all(count == 1 for _, _, count in applied)
+        assert ("inbox", "0001_initial", 1) in applied
+
+
+@pytest.mark.browser
+def test_the_example_env_serves_an_agent_created_as_documented(trial_server, page):
+    """The README's createsuperuser command, then a real browser logging in over plain
+    http://localhost and http://127.0.0.1 with the example's secure cookies."""
+    password = secrets.token_urlsafe(16)
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        cwd=ROOT,
+        env={
+            **trial_server.env,
+            "DJANGO_SUPERUSER_USERNAME": "maria",
+            "DJANGO_SUPERUSER_PASSWORD": password,
+            "DJANGO_SUPERUSER_EMAIL": "",
+        },
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    for host in ("localhost", "127.0.0.1"):
+        page.context.clear_cookies()
+        page.goto(f"http://{host}:{trial_server.port}/")
+        assert "/accounts/login/" in page.url
+        page.fill("input[name=username]", "maria")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#conversation-list")
+        assert page.url == f"http://{host}:{trial_server.port}/"
