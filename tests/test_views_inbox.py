@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from inbox import selectors, services
-from inbox.models import Conversation
+from inbox.models import Conversation, Message
 from tests.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -547,3 +547,15 @@ def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
     response = agent_client.get(f"/conversations/{conversation.id}/")
     assert response.status_code == 200
     assert f'datetime="{conversation.last_message.timestamp.isoformat()}"' in response.text
+
+
+def test_seeded_messages_are_searchable(db):
+    from inbox.search import search_terms
+    from inbox.seeding import seed
+
+    seed(conversations=5, messages=40, random_seed=7)
+    message = Message.objects.order_by("timestamp").first()
+    word = max(search_terms(message.content), key=len)
+    assert selectors.conversation_matches(conversation_id=message.conversation_id, q=word)
+    page = selectors.conversation_list(status=None, q=word)
+    assert message.conversation_id in {c.id for c in page.conversations}
