@@ -32,7 +32,8 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	$(BIN)/python manage.py ensure_agent
-	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
+	@# manage.py serve is daphne with a graceful SIGTERM (see inbox/management/commands/serve.py).
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

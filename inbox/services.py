@@ -13,6 +13,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
+from inbox import live
 from inbox.events import CloseConversation, Event, NewConversation, NewMessage
 from inbox.models import Conversation, Message
 
@@ -46,6 +47,7 @@ def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
                 created_at=timestamp,
                 last_activity_at=timestamp,
             )
+            transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     except IntegrityError:
         existing = Conversation.objects.get(pk=conversation_id)
         if existing.created_at != timestamp:
@@ -115,6 +117,7 @@ def message_add(
         conversation.save(
             update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
         )
+        transaction.on_commit(lambda: live.message_added(message_id), robust=True)
     return Outcome(Result.CREATED, f"message {message_id} added")
 
 
@@ -160,6 +163,7 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
         conversation.closed_at = timestamp
         conversation.last_activity_at = _last_activity(conversation)
         conversation.save(update_fields=["status", "closed_at", "last_activity_at"])
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
 
 

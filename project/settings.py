@@ -135,6 +135,10 @@ WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 WEBHOOK_TIMEZONE = env.str("WEBHOOK_TIMEZONE", default="UTC")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 
+# `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
+# Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.
+SHUTDOWN_TIMEOUT = env.float("SHUTDOWN_TIMEOUT", default=8.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
