@@ -9,103 +9,23 @@
 
 import http.client
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from inbox.models import Conversation, Message
-from tests.conftest import new_conversation, new_message
+from tests.conftest import WAIT_LIMIT, Server, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# Generous bounds for a loaded 2-core machine: they only keep a broken run from hanging.
-STARTUP_LIMIT = 60
-WAIT_LIMIT = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    """The test database, for a server process to share with the test."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Server:
-    def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@pytest.fixture
-def serve(tmp_path) -> Iterator[Callable[..., Server]]:
-    """Start `manage.py serve` processes on free ports; stop whatever is left at the end."""
-    started: list[Server] = []
-
-    def start(**env: str) -> Server:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DEBUG": "true",
-            "SQLITE_BUSY_TIMEOUT": "60",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        if "REDIS_URL" not in env:
-            environment.pop("REDIS_URL", None)
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(port)],
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        server = Server(process, port, log)
-        started.append(server)
-        deadline = time.monotonic() + STARTUP_LIMIT
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"the server died:\n{server.output()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                return server
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail(f"the server did not listen:\n{server.output()}")
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
 
 
 @pytest.fixture

@@ -1,0 +1,137 @@
+"""The live inbox in Debian's Chromium against a real server process, end to end.
+
+The agent never reloads: webhook posts make rows and bubbles appear, a close flips the
+header and takes the row out of the Open tab, and after the server is stopped and started
+again the page reconnects by itself and shows what was stored while it was down.
+"""
+
+import json
+import signal
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import WAIT_LIMIT, close_conversation, new_conversation, new_message
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LIVE = WAIT_LIMIT * 1000  # Playwright's expect() takes milliseconds
+
+
+def post(base_url: str, event: dict) -> int:
+    request = urllib.request.Request(  # noqa: S310
+        f"{base_url}/webhook/", json.dumps(event).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=WAIT_LIMIT) as response:  # noqa: S310
+        return response.status
+
+
+def log_in(page: Page, base_url: str, agent_client) -> None:
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": agent_client.cookies["sessionid"].value, "url": base_url}]
+    )
+
+
+def test_the_inbox_stays_live_across_events_and_a_server_restart(
+    page: Page, serve, agent_client, post_event
+):
+    server = serve()
+    viewed, arriving, while_down = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first_message, missed_message = uuid.uuid4(), uuid.uuid4()
+    assert post(server.url, new_conversation(viewed, ts=0)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/conversations/{viewed}/")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # A new conversation appears at the top of the list, without a reload.
+    assert post(server.url, new_conversation(arriving, ts=5)) == 201
+    rows = page.locator("#conversation-list > [id^=conversation-]")
+    expect(rows.first).to_have_id(f"conversation-{arriving}", timeout=LIVE)
+    expect(page.locator(f"#conversation-{arriving}")).to_have_attribute("data-status", "OPEN")
+
+    # A message drops into the open thread and moves its row back to the top.
+    event = new_message(viewed, ts=10, message_id=first_message, content="Olá, quero ajuda")
+    assert post(server.url, event) == 201
+    bubble = page.locator(f"#messages #message-{first_message}")
+    expect(bubble).to_have_text("Olá, quero ajuda", timeout=LIVE)
+    expect(bubble).to_have_attribute("data-direction", "RECEIVED")
+    expect(rows.first).to_have_id(f"conversation-{viewed}", timeout=LIVE)
+    expect(rows).to_have_count(2)
+
+    # A restart: the page says it is reconnecting, and events stored meanwhile are not lost.
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(WAIT_LIMIT) == 0, server.output()
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=LIVE)
+    missed = new_message(viewed, ts=30, message_id=missed_message, content="Ainda aí?")
+    # Stored by the test's own client, off the thread where Playwright runs its event loop.
+    with ThreadPoolExecutor(1) as elsewhere:
+        assert (
+            elsewhere.submit(post_event, new_conversation(while_down, ts=20)).result().status_code
+            == 201
+        )
+        assert elsewhere.submit(post_event, missed).result().status_code == 201
+    serve(port=server.port)
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE * 2)
+    expect(page.locator(f"#conversation-{while_down}")).to_be_visible(timeout=LIVE)
+    expect(page.locator(f"#messages #message-{missed_message}")).to_have_text("Ainda aí?")
+    expect(page.locator("#messages > [id^=message-]")).to_have_count(2)
+
+    # Still live after the reconnect: a close flips the header and leaves the Open tab.
+    assert post(server.url, close_conversation(viewed, ts=40)) == 200
+    expect(page.locator("#conversation-status")).to_contain_text("closed", ignore_case=True)
+    expect(page.locator(f"#conversation-{viewed}")).to_have_count(0, timeout=LIVE)
+    expect(page.locator(f"#conversation-{arriving}")).to_be_visible()
+
+
+def test_the_title_counts_received_messages_while_the_tab_is_hidden(
+    page: Page, serve, agent_client
+):
+    server = serve()
+    ident = uuid.uuid4()
+    assert post(server.url, new_conversation(ident)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    title = page.title()
+    # Headless Chromium is never hidden on its own: the page is told it is.
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", {value: true, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    assert post(server.url, new_message(ident, ts=1, direction="RECEIVED")) == 201
+    assert post(server.url, new_message(ident, ts=2, direction="SENT")) == 201
+    assert post(server.url, new_message(ident, ts=3, direction="RECEIVED")) == 201
+    expect(page).to_have_title(f"(2) {title}", timeout=LIVE)
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", {value: false, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page).to_have_title(title)
+
+
+def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve, agent_client):
+    # daphne closes a socket older than --websocket_timeout with 1000, a code htmx's ws
+    # extension does not reconnect on; an inbox left open for a day meets exactly that.
+    server = serve(args=("--websocket_timeout", "2"))
+    ident = uuid.uuid4()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    page.evaluate(
+        """() => {
+            window.closeCodes = [];
+            document.body.addEventListener("htmx:wsClose",
+                (event) => window.closeCodes.push(event.detail.event.code));
+        }"""
+    )
+    page.wait_for_function("window.closeCodes.includes(1000)", timeout=LIVE)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    assert post(server.url, new_conversation(ident)) == 201
+    expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
