@@ -135,3 +135,36 @@ def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
     assert post(server.url, new_conversation(ident)) == 201
     expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
+
+
+def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
+    page: Page, serve, agent_client
+):
+    from inbox import live
+    from inbox.models import Conversation
+
+    server = serve()
+    ident = uuid.uuid4()
+    assert post(server.url, new_conversation(ident)) == 201
+    assert post(server.url, new_message(ident, ts=1)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/?status=all")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    conversation = Conversation.objects.select_related("last_message").get(pk=ident)
+    older = live.row_event(conversation, version=1, to_top=True)["show"]
+    conversation.status = Conversation.Status.CLOSED
+    newer = live.row_event(conversation, version=2, to_top=True)["show"]
+    # The newer twice (a redelivery), then the older, as if two server processes' pushes
+    # crossed on the way.
+    for fragment in (newer, newer, older):
+        page.evaluate(
+            """(html) => {
+                const socket = htmx.find("#live-socket")["htmx-internal-data"].webSocket.socket;
+                socket.dispatchEvent(new MessageEvent("message", {data: html}));
+            }""",
+            fragment,
+        )
+    row = page.locator(f"#conversation-{ident}")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-status", "CLOSED")
