@@ -6,15 +6,27 @@ again the page reconnects by itself and shows what was stored while it was down.
 """
 
 import json
+import shutil
 import signal
+import subprocess
+import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import WAIT_LIMIT, close_conversation, new_conversation, new_message
+from tests.conftest import (
+    IN_CI,
+    WAIT_LIMIT,
+    close_conversation,
+    free_port,
+    new_conversation,
+    new_message,
+    service_reachable,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -168,3 +180,68 @@ def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
     row = page.locator(f"#conversation-{ident}")
     expect(row).to_have_count(1)
     expect(row).to_have_attribute("data-status", "CLOSED")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, Callable[[], subprocess.Popen]]]:
+    """A Redis server of this test's own, on a free port, that the test may stop and restart.
+
+    Yields its URL and a function that starts it (again).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not installed"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: tests that need it must run)")
+        pytest.skip(reason)
+    port = free_port()
+    running: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        running.append(process)
+        deadline = time.monotonic() + WAIT_LIMIT
+        while not service_reachable(f"redis://127.0.0.1:{port}", port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        return process
+
+    yield f"redis://127.0.0.1:{port}/0", start
+    for process in running:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_page_recovers_when_redis_comes_back(page: Page, serve, agent_client, private_redis):
+    redis_url, start_redis = private_redis
+    redis = start_redis()
+    server = serve(REDIS_URL=redis_url)
+    ident = uuid.uuid4()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    redis.terminate()
+    redis.wait(WAIT_LIMIT)
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=LIVE)
+    # The layer is down: the webhook still stores the event and answers.
+    assert post(server.url, new_conversation(ident)) == 201
+
+    start_redis()
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE * 2)
+    expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
