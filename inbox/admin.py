@@ -1,6 +1,27 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from inbox.models import Conversation, Delivery, Message
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from inbox.models import Conversation, Delivery, HeldEvent, Message
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs an operator reads but never edits, so they stay what the provider sent."""
+
+    def get_readonly_fields(self, request: object, obj: object = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Conversation)
@@ -20,16 +41,47 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     """The provider's deliveries exactly as received: read-only, so the log stays true."""
 
     list_display = ["received_at", "event_type", "event_id", "status_code", "outcome"]
     list_filter = ["event_type", "status_code", "outcome"]
     search_fields = ["event_id"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
 
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
+class HeldWaitingFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: object, model_admin: object) -> list[tuple[str, str]]:
+        return [("waiting", "Waiting for its conversation"), ("applied", "Applied")]
+
+    def queryset(self, request: object, queryset: QuerySet) -> QuerySet:
+        if self.value() == "waiting":
+            return queryset.filter(applied_at__isnull=True)
+        if self.value() == "applied":
+            return queryset.filter(applied_at__isnull=False)
+        return queryset
+
+
+@admin.register(HeldEvent)
+class HeldEventAdmin(ReadOnlyAdmin):
+    """Events that arrived before their conversation; never deleted, so nothing is lost."""
+
+    list_display = [
+        "received_at",
+        "event_type",
+        "event_id",
+        "conversation_id",
+        "timestamp",
+        "applied_at",
+        "outcome",
+        "overdue",
+    ]
+    list_filter = [HeldWaitingFilter, "event_type", "outcome"]
+    search_fields = ["event_id", "conversation_id"]
+
+    @admin.display(boolean=True, description="overdue")
+    def overdue(self, obj: HeldEvent) -> bool:
+        window = timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
+        return obj.applied_at is None and obj.received_at < timezone.now() - window

@@ -5,6 +5,7 @@ no JSON type is silently coerced into another (a number is not an id, `true` is 
 Unknown keys are ignored, so a provider that adds fields does not break the webhook.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     TypeAdapter,
     ValidationError,
@@ -54,7 +56,11 @@ def _check_content(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[datetime, PlainValidator(_parse_timestamp)]
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_parse_timestamp),
+    PlainSerializer(lambda value: value.isoformat(), return_type=str),
+]
 Content = Annotated[str, AfterValidator(_check_content)]
 
 
@@ -150,3 +156,10 @@ def event_parse(body: bytes) -> Event:
                 for e in exc.errors()
             ]
         ) from None
+
+
+def event_parse_held(payload: dict) -> NewMessage | CloseConversation:
+    """Rebuild a held event from the JSON it was stored as (it was valid when held)."""
+    event = _event_adapter.validate_json(json.dumps(payload))
+    assert not isinstance(event, NewConversation), "a NEW_CONVERSATION is never held"
+    return event

@@ -78,3 +78,38 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"
+
+
+class HeldEvent(models.Model):
+    """An event that arrived before its conversation did.
+
+    Providers do not deliver in order: a message or a close can come before the
+    NEW_CONVERSATION it belongs to. It is held here (the provider is answered 202) and
+    applied, in timestamp order, the moment its conversation arrives. A held event is never
+    deleted: once applied it keeps its outcome, so an operator can always see what happened.
+    """
+
+    conversation_id = models.UUIDField()
+    event_type = models.CharField(max_length=32)
+    event_id = models.UUIDField()
+    timestamp = models.DateTimeField()
+    # The validated event, so applying it later needs no second parse of the raw body.
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+    # When the operator was warned that its conversation is overdue (WEBHOOK_REORDER_WINDOW).
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One held row per event, however often the provider retries it.
+            models.UniqueConstraint(fields=["event_type", "event_id"], name="held_event_once"),
+        ]
+        indexes = [
+            models.Index(fields=["conversation_id", "timestamp"], name="held_event_conversation"),
+            models.Index(fields=["applied_at", "received_at"], name="held_event_waiting"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} for {self.conversation_id}"

@@ -4,18 +4,27 @@ Idempotency is an insert on the provider's primary key, with the integrity error
 never check-then-insert, so concurrent deliveries of one event leave exactly one row. The
 conversation's row is locked first (`select_for_update`), which serialises writes to one
 conversation and keeps its counters and last-activity time exact.
+
+Providers deliver out of order: an event for a conversation that does not exist yet is held
+(`HeldEvent`) and applied, in timestamp order, when its NEW_CONVERSATION arrives, so the
+store ends in the same state whatever the order and however often events are delivered.
 """
 
 import enum
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from inbox import live
-from inbox.events import CloseConversation, Event, NewConversation, NewMessage
-from inbox.models import Conversation, Message
+from inbox.events import CloseConversation, Event, NewConversation, NewMessage, event_parse_held
+from inbox.models import Conversation, HeldEvent, Message
+
+logger = logging.getLogger(__name__)
 
 
 class Result(enum.StrEnum):
@@ -24,6 +33,7 @@ class Result(enum.StrEnum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
+    HELD = "held"
 
 
 @dataclass(frozen=True)
@@ -37,27 +47,57 @@ def _last_activity(conversation: Conversation) -> datetime:
     return max(t for t in times if t is not None)
 
 
+def _conversation_locked(conversation_id: UUID) -> Conversation | None:
+    """The conversation's row, locked until the transaction ends; None if it does not exist."""
+    return Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+
+
+def _not_found(conversation_id: UUID) -> Outcome:
+    return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+
+
+def _lock_conversation_key(conversation_id: UUID) -> None:
+    """Serialise every write that concerns one conversation id, even before its row exists.
+
+    Without it, on PostgreSQL an event could be held just as its conversation is created
+    and drained, and wait forever. SQLite needs nothing: BEGIN IMMEDIATE already lets only
+    one writer in at a time.
+    """
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(conversation_id.bytes[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
-    """Create an OPEN conversation created at `timestamp`."""
-    try:
-        with transaction.atomic():
-            Conversation.objects.create(
-                id=conversation_id,
-                status=Conversation.Status.OPEN,
-                created_at=timestamp,
-                last_activity_at=timestamp,
-            )
-            transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
-    except IntegrityError:
-        existing = Conversation.objects.get(pk=conversation_id)
-        if existing.created_at != timestamp:
-            return Outcome(
-                Result.CONFLICT,
-                f"conversation {conversation_id} already exists, created at "
-                f"{existing.created_at.isoformat()}, not {timestamp.isoformat()}",
-            )
-        return Outcome(Result.DUPLICATE, f"conversation {conversation_id} already exists")
-    return Outcome(Result.CREATED, f"conversation {conversation_id} created")
+    """Create an OPEN conversation created at `timestamp`, then apply its held events."""
+    with transaction.atomic():
+        _lock_conversation_key(conversation_id)
+        try:
+            with transaction.atomic():
+                Conversation.objects.create(
+                    id=conversation_id,
+                    status=Conversation.Status.OPEN,
+                    created_at=timestamp,
+                    last_activity_at=timestamp,
+                )
+                transaction.on_commit(
+                    lambda: live.conversation_changed(conversation_id), robust=True
+                )
+        except IntegrityError:
+            existing = Conversation.objects.get(pk=conversation_id)
+            if existing.created_at != timestamp:
+                return Outcome(
+                    Result.CONFLICT,
+                    f"conversation {conversation_id} already exists, created at "
+                    f"{existing.created_at.isoformat()}, not {timestamp.isoformat()}",
+                )
+            return Outcome(Result.DUPLICATE, f"conversation {conversation_id} already exists")
+        applied = _held_events_apply(conversation_id=conversation_id)
+    detail = f"conversation {conversation_id} created"
+    if applied:
+        detail += f"; {applied} held event(s) applied"
+    return Outcome(Result.CREATED, detail)
 
 
 def message_add(
@@ -74,9 +114,9 @@ def message_add(
     refuses anything after.
     """
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        conversation = _conversation_locked(conversation_id)
         if conversation is None:
-            return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+            return _not_found(conversation_id)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -100,7 +140,7 @@ def message_add(
             and timestamp > conversation.closed_at
         ):
             # Refused after the insert so that a re-delivery of a stored message is still
-            # recognised as a duplicate; the outer atomic block rolls the insert back.
+            # recognised as a duplicate; the atomic block rolls the insert back.
             transaction.set_rollback(True)
             return Outcome(
                 Result.CONFLICT,
@@ -154,9 +194,9 @@ def _message_redelivered(
 def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
     """Close a conversation at `timestamp`; closing a closed one changes nothing."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        conversation = _conversation_locked(conversation_id)
         if conversation is None:
-            return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
+            return _not_found(conversation_id)
         if conversation.status == Conversation.Status.CLOSED:
             return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
         conversation.status = Conversation.Status.CLOSED
@@ -167,19 +207,110 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
 
 
+def _event_conversation_id(event: NewMessage | CloseConversation) -> UUID:
+    return event.data.conversation_id if isinstance(event, NewMessage) else event.data.id
+
+
+def _event_apply_existing(event: NewMessage | CloseConversation) -> Outcome:
+    """Apply a message or a close to a conversation that may not exist (NOT_FOUND then)."""
+    if isinstance(event, NewMessage):
+        return message_add(
+            message_id=event.data.id,
+            conversation_id=event.data.conversation_id,
+            direction=event.data.direction,
+            content=event.data.content,
+            timestamp=event.timestamp,
+        )
+    return conversation_close(conversation_id=event.data.id, timestamp=event.timestamp)
+
+
+def _event_hold(event: NewMessage | CloseConversation) -> Outcome:
+    conversation_id = _event_conversation_id(event)
+    payload = event.model_dump(mode="json")
+    try:
+        with transaction.atomic():
+            HeldEvent.objects.create(
+                conversation_id=conversation_id,
+                event_type=event.type,
+                event_id=event.data.id,
+                timestamp=event.timestamp,
+                payload=payload,
+            )
+    except IntegrityError:
+        held = HeldEvent.objects.get(event_type=event.type, event_id=event.data.id)
+        if held.payload != payload:
+            return Outcome(
+                Result.CONFLICT,
+                f"{event.type} {event.data.id} is already held with different fields",
+            )
+    held_events_report_overdue()
+    return Outcome(
+        Result.HELD,
+        f"conversation {conversation_id} does not exist yet; the event is held and will be "
+        "applied when it arrives",
+    )
+
+
+def _held_events_apply(*, conversation_id: UUID) -> int:
+    """Apply the events held for a conversation that has just been created.
+
+    In timestamp order, messages before a close at the same instant, so the result is the
+    one the provider would have got by delivering in order.
+    """
+    held = list(
+        HeldEvent.objects.select_for_update().filter(
+            conversation_id=conversation_id, applied_at__isnull=True
+        )
+    )
+    held.sort(key=lambda h: (h.timestamp, h.event_type == "CLOSE_CONVERSATION", h.event_id))
+    now = timezone.now()
+    for row in held:
+        outcome = _event_apply_existing(event_parse_held(row.payload))
+        row.applied_at = now
+        row.outcome = outcome.result
+        row.save(update_fields=["applied_at", "outcome"])
+        if outcome.result == Result.CONFLICT:
+            logger.warning(
+                "held %s %s refused when applied: %s", row.event_type, row.event_id, outcome.detail
+            )
+    return len(held)
+
+
+def held_events_report_overdue() -> int:
+    """Warn, once each, about held events whose conversation is overdue.
+
+    Overdue means still waiting after WEBHOOK_REORDER_WINDOW. They are kept (and still
+    applied if the conversation ever arrives): an operator sees them in the log and in the
+    admin, never loses them.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
+    overdue = list(
+        HeldEvent.objects.filter(
+            applied_at__isnull=True, reported_at__isnull=True, received_at__lt=cutoff
+        )[:100]
+    )
+    for row in overdue:
+        logger.warning(
+            "held %s %s: conversation %s has not arrived within %s s (held since %s)",
+            row.event_type,
+            row.event_id,
+            row.conversation_id,
+            settings.WEBHOOK_REORDER_WINDOW,
+            row.received_at.isoformat(),
+        )
+    HeldEvent.objects.filter(pk__in=[row.pk for row in overdue]).update(reported_at=timezone.now())
+    return len(overdue)
+
+
 def event_apply(event: Event) -> Outcome:
     """Apply one validated webhook event to the store."""
-    match event:
-        case NewConversation():
-            return conversation_open(conversation_id=event.data.id, timestamp=event.timestamp)
-        case NewMessage():
-            return message_add(
-                message_id=event.data.id,
-                conversation_id=event.data.conversation_id,
-                direction=event.data.direction,
-                content=event.data.content,
-                timestamp=event.timestamp,
-            )
-        case CloseConversation():
-            return conversation_close(conversation_id=event.data.id, timestamp=event.timestamp)
-    raise TypeError(f"not an event: {event!r}")
+    if isinstance(event, NewConversation):
+        return conversation_open(conversation_id=event.data.id, timestamp=event.timestamp)
+    with transaction.atomic():
+        # Held under the conversation's key, so the conversation cannot be created and
+        # drained between "it does not exist" and "the event is held".
+        _lock_conversation_key(_event_conversation_id(event))
+        outcome = _event_apply_existing(event)
+        if outcome.result == Result.NOT_FOUND:
+            return _event_hold(event)
+        return outcome

@@ -9,7 +9,7 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -27,6 +27,7 @@ _STATUS = {
     Result.DUPLICATE: 200,
     Result.CONFLICT: 409,
     Result.NOT_FOUND: 404,
+    Result.HELD: 202,
 }
 
 
@@ -117,9 +118,12 @@ def _deliver(body: bytes) -> JsonResponse:
             errors=[{"field": e.field, "message": e.message} for e in exc.errors],
         )
 
-    outcome: Outcome = event_apply(event)
-    status = _STATUS[outcome.result]
-    _log_delivery(body, event, status, outcome.result, outcome.detail)
+    # The event and its log line commit together: a delivery the store could not take is
+    # answered 503 with nothing half-written, and the provider's retry starts clean.
+    with transaction.atomic():
+        outcome: Outcome = event_apply(event)
+        status = _STATUS[outcome.result]
+        _log_delivery(body, event, status, outcome.result, outcome.detail)
     if status >= 400:
         return _error(status, outcome.result, outcome.detail)
     return JsonResponse({"result": outcome.result, "detail": outcome.detail}, status=status)

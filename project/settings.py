@@ -134,6 +134,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 WEBHOOK_TIMEZONE = env.str("WEBHOOK_TIMEZONE", default="UTC")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# Seconds an event may wait for its conversation before operators are warned about it.
+WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.

@@ -7,14 +7,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -99,6 +102,28 @@ def post_event(client: Client) -> Callable:
         return client.post("/webhook/", body, content_type="application/json", **headers)
 
     return post
+
+
+def deliver_concurrently(bodies: list[bytes]) -> Counter:
+    """POST each body from its own thread, all released at the same instant; the statuses."""
+    barrier = threading.Barrier(len(bodies))
+    statuses: list[int] = []
+
+    def deliver(body: bytes) -> None:
+        client = Client()
+        barrier.wait()
+        try:
+            response = client.post("/webhook/", body, content_type="application/json")
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Counter(statuses)
 
 
 @pytest.fixture

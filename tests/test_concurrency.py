@@ -1,38 +1,14 @@
 """Concurrent deliveries of one event: exactly one row, exactly one 201, never a 5xx."""
 
 import json
-import threading
 import uuid
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from inbox.models import Conversation, Message
-from tests.conftest import new_conversation, new_message
-
-
-def deliver_concurrently(body: bytes, copies: int) -> Counter:
-    """POST the same body from `copies` threads released at the same instant."""
-    barrier = threading.Barrier(copies)
-    statuses: list[int] = []
-
-    def deliver() -> None:
-        client = Client()
-        barrier.wait()
-        try:
-            response = client.post("/webhook/", body, content_type="application/json")
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(copies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Counter(statuses)
+from tests.conftest import deliver_concurrently, new_conversation, new_message
 
 
 @pytest.mark.django_db(transaction=True)
@@ -42,7 +18,7 @@ def test_twenty_simultaneous_deliveries_of_one_message_store_one_row():
     message_id = uuid.uuid4()
     body = json.dumps(new_message(ident, message_id=message_id)).encode()
 
-    statuses = deliver_concurrently(body, 20)
+    statuses = deliver_concurrently([body] * 20)
 
     assert statuses == Counter({201: 1, 200: 19})
     assert Message.objects.filter(pk=message_id).count() == 1
@@ -52,6 +28,6 @@ def test_twenty_simultaneous_deliveries_of_one_message_store_one_row():
 @pytest.mark.django_db(transaction=True)
 def test_twenty_simultaneous_deliveries_of_one_new_conversation_store_one_row():
     ident = uuid.uuid4()
-    statuses = deliver_concurrently(json.dumps(new_conversation(ident)).encode(), 20)
+    statuses = deliver_concurrently([json.dumps(new_conversation(ident)).encode()] * 20)
     assert statuses == Counter({201: 1, 200: 19})
     assert Conversation.objects.filter(pk=ident).count() == 1

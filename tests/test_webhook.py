@@ -143,11 +143,12 @@ def test_late_message_from_before_the_close_is_stored_in_its_place(post_event, c
 
 
 @pytest.mark.parametrize("kind", ["message", "close"])
-def test_event_for_an_unknown_conversation_is_not_found(post_event, kind):
+def test_event_for_an_unknown_conversation_is_held_not_stored(post_event, kind):
     unknown = uuid.uuid4()
     event = new_message(unknown) if kind == "message" else close_conversation(unknown)
     response = post_event(event)
-    assert response.status_code == 404
+    assert response.status_code == 202
+    assert response.json()["result"] == "held"
     assert str(unknown) in response.json()["detail"]
     assert stored_state() == ([], [])
 
