@@ -152,9 +152,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """Debian's Chromium driven by Playwright (which cannot download its own browser here)."""
+    """Debian's Chromium driven by Playwright (which cannot download its own browser here).
+
+    One per test, not per session: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later test would then run inside it (where
+    async_to_sync refuses to run, and DJANGO_ALLOW_ASYNC_UNSAFE would stay set).
+    """
     if not os.path.exists(CHROMIUM):
         reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if IN_CI:

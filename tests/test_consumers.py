@@ -213,3 +213,21 @@ def test_a_duplicate_delivery_pushes_nothing(layer, session_cookie, post_event):
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_a_held_message_is_pushed_when_its_conversation_arrives(layer, session_cookie, post_event):
+    ident, message_id = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        early = new_message(ident, ts=5, message_id=message_id, content="Cheguei antes")
+        assert (await sync_to_async(post_event)(early)).status_code == 202
+        assert await socket.receive_nothing(timeout=0.3)
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        seen = await received_all(socket)
+        assert f'id="message-{message_id}"' in seen
+        assert "Cheguei antes" in seen
+        await socket.disconnect()
+
+    run(scenario)

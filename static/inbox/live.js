@@ -12,6 +12,9 @@
   var unseen = new Set();
   var versions = new Map();
   var retries = 0;
+  // Pushes that arrive while a refetch is in flight: applied at once, and again after the
+  // refetched state is swapped in, which may have been read before their change committed.
+  var duringRefetch = null;
 
   // Exponential backoff with jitter, capped at 30 s; shared with the extension's own retries.
   function backoff(attempt) {
@@ -26,8 +29,20 @@
     indicator.textContent = indicator.getAttribute("data-label-" + state) || state;
   }
 
+  function currentSocket() {
+    return socketElt["htmx-internal-data"].webSocket.socket;
+  }
+
+  function replay(messages) {
+    var socket = currentSocket();
+    messages.forEach(function (data) {
+      socket.dispatchEvent(new MessageEvent("message", { data: data }));
+    });
+  }
+
   function refetch() {
     var ids = (socketElt.getAttribute("data-live-refetch") || "").split(/\s+/).filter(Boolean);
+    duringRefetch = [];
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok) throw new Error("refetch answered " + response.status);
@@ -47,6 +62,13 @@
       })
       .catch(function (error) {
         console.warn("live: refetch failed", error);
+      })
+      .then(function () {
+        var missed = duringRefetch || [];
+        duringRefetch = null;
+        replay(missed);
+        // "Live" only once the page has caught up with what it missed, if still connected.
+        if (currentSocket().readyState === WebSocket.OPEN) show("live");
       });
   }
 
@@ -55,7 +77,6 @@
   });
   socketElt.addEventListener("htmx:wsOpen", function () {
     retries = 0;
-    show("live");
     refetch();
   });
   socketElt.addEventListener("htmx:wsClose", function (event) {
@@ -102,6 +123,7 @@
     document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
   }
   socketElt.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (duringRefetch) duringRefetch.push(event.detail.message);
     if (!document.hidden) return;
     var marker = /<!--live:received ([0-9a-f-]+)-->/g;
     var match;
