@@ -49,10 +49,10 @@ def conversation_changed(conversation_id: UUID) -> None:
 
     For writes that make the conversation the most recent activity: opened, closed, reopened.
     """
+    version = _version()
     conversation = _conversation(conversation_id)
     if conversation is None:
         return
-    version = _version()
     _publish(AGENTS_GROUP, row_event(conversation, version=version, to_top=True))
     _publish(conversation_group(conversation.id), header_event(conversation, version=version))
 
@@ -87,8 +87,11 @@ def _conversation(conversation_id: UUID) -> Conversation | None:
 
 
 def _version() -> int:
-    # Read before the state is, so a fragment's version never claims more than it shows.
-    return time.time_ns()
+    """Microseconds since the epoch (exact in a JavaScript number).
+
+    Taken before the state is read, so a fragment never claims to be newer than what it shows.
+    """
+    return time.time_ns() // 1000
 
 
 def row_event(
