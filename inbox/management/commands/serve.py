@@ -73,12 +73,13 @@ def _graceful_server_class() -> type:
             for port in self.listening_ports:
                 port.stopListening()
             sockets = self._close_sockets()
+            requests = [p for p in self._busy() if not isinstance(p, WebSocketProtocol)]
             logger.info(
                 "serve: %s: stopped accepting; closing %d sockets with %d; %d requests in flight",
                 reason,
                 sockets,
                 SERVICE_RESTART,
-                len(self._busy()) - sockets,
+                len(requests),
             )
             self._stop_when_idle()
 
@@ -111,7 +112,10 @@ def _graceful_server_class() -> type:
                 return
             if busy:
                 self.clean = False
-                logger.error("serve: %d connections still busy after the timeout", len(busy))
+                logger.error(
+                    "serve: still busy after SHUTDOWN_TIMEOUT: %s",
+                    ", ".join(sorted({type(p).__name__ for p in busy})),
+                )
             else:
                 logger.info("serve: every request answered, every socket closed; stopping")
             self.stop()
