@@ -68,3 +68,12 @@ def conversation_get(*, conversation_id: UUID) -> Conversation | None:
 def thread_messages(*, conversation_id: UUID) -> QuerySet[Message]:
     """A whole thread in time order (id breaks ties, so the order is total)."""
     return Message.objects.filter(conversation_id=conversation_id).order_by("timestamp", "id")
+
+
+def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
+    """Whether a conversation has a message whose content contains `q`.
+
+    A plain scan, enough for the live inbox to honour a page's search; issue 6's full-text
+    index replaces this at merge with the same signature.
+    """
+    return Message.objects.filter(conversation_id=conversation_id, content__icontains=q).exists()

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from inbox import live
 from inbox.events import CloseConversation, Event, NewConversation, NewMessage, event_parse_held
 from inbox.models import Conversation, HeldEvent, Message
 
@@ -79,6 +80,9 @@ def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
                     status=Conversation.Status.OPEN,
                     created_at=timestamp,
                     last_activity_at=timestamp,
+                )
+                transaction.on_commit(
+                    lambda: live.conversation_changed(conversation_id), robust=True
                 )
         except IntegrityError:
             existing = Conversation.objects.get(pk=conversation_id)
@@ -153,6 +157,7 @@ def message_add(
         conversation.save(
             update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
         )
+        transaction.on_commit(lambda: live.message_added(message_id), robust=True)
     return Outcome(Result.CREATED, f"message {message_id} added")
 
 
@@ -198,6 +203,7 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
         conversation.closed_at = timestamp
         conversation.last_activity_at = _last_activity(conversation)
         conversation.save(update_fields=["status", "closed_at", "last_activity_at"])
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
 
 
