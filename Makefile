@@ -36,10 +36,11 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	$(BIN)/python manage.py ensure_agent
-	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
+	@# manage.py serve is daphne with a graceful SIGTERM (see inbox/management/commands/serve.py).
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
 # The demo: the server of `make run` plus the simulator posting to its webhook, signed with
-# WEBHOOK_SECRET when it is set. Ctrl-C stops both (daphne, as a background job of this
+# WEBHOOK_SECRET when it is set. Ctrl-C stops both (the server, as a background job of this
 # shell, ignores SIGINT: the trap sends it SIGTERM).
 DEMO_CONVERSATIONS ?= 300
 DEMO_RATE ?= 2
@@ -48,7 +49,7 @@ demo: migrate
 	$(BIN)/python manage.py ensure_agent
 	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
 	@trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null; exit 0' INT TERM EXIT; \
-	DEBUG=$${DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application & \
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT) & \
 	server=$$!; \
 	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
 		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY); \

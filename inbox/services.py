@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from inbox import live
 from inbox.events import CloseConversation, Event, NewConversation, NewMessage, event_parse_held
 from inbox.models import Conversation, HeldEvent, Message
 
@@ -86,6 +87,9 @@ def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
                     status=Conversation.Status.OPEN,
                     created_at=timestamp,
                     last_activity_at=timestamp,
+                )
+                transaction.on_commit(
+                    lambda: live.conversation_changed(conversation_id), robust=True
                 )
         except IntegrityError:
             existing = Conversation.objects.get(pk=conversation_id)
@@ -160,6 +164,7 @@ def message_add(
         conversation.save(
             update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
         )
+        transaction.on_commit(lambda: live.message_added(message_id), robust=True)
     return Outcome(Result.CREATED, f"message {message_id} added")
 
 
@@ -205,6 +210,7 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
         conversation.closed_at = timestamp
         conversation.last_activity_at = _last_activity(conversation)
         conversation.save(update_fields=["status", "closed_at", "last_activity_at"])
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
 
 
@@ -221,6 +227,7 @@ def conversation_close_by_agent(*, conversation_id: UUID, agent: AbstractBaseUse
         conversation.closed_by = agent
         conversation.last_activity_at = _last_activity(conversation)
         conversation.save(update_fields=["status", "closed_at", "closed_by", "last_activity_at"])
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed by {agent}")
 
 
@@ -252,6 +259,7 @@ def conversation_reopen(*, conversation_id: UUID, agent: AbstractBaseUser) -> Ou
                 "last_activity_at",
             ]
         )
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.REOPENED, f"conversation {conversation_id} reopened by {agent}")
 
 

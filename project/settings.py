@@ -186,6 +186,10 @@ WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 # Seconds an event may wait for its conversation before operators are warned about it.
 WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 
+# `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
+# Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.
+SHUTDOWN_TIMEOUT = env.float("SHUTDOWN_TIMEOUT", default=8.0)
+
 # Production logs are JSON lines on stdout, one object per record, for the log collector;
 # development keeps plain text. LOG_FORMAT overrides either way.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")

@@ -5,11 +5,15 @@ import hmac
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -148,14 +152,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-# Module scope, not session: while Playwright's sync API is open, its event loop runs in the
-# main thread, and every later test that calls async code through async_to_sync (an async
-# view through the test client, a channel layer) would fail with "You cannot use AsyncToSync
-# in the same thread as an async event loop". Closing it after each browser module keeps
-# that to the browser tests themselves.
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
-    """Debian's Chromium driven by Playwright (which cannot download its own browser here)."""
+    """Debian's Chromium driven by Playwright (which cannot download its own browser here).
+
+    One per test, not per session: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later test would then run inside it (where
+    async_to_sync refuses to run, and DJANGO_ALLOW_ASYNC_UNSAFE would stay set).
+    """
     if not os.path.exists(CHROMIUM):
         reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if IN_CI:
@@ -181,3 +185,88 @@ def page(browser):
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
     yield context.new_page()
     context.close()
+
+
+# Real server processes (`manage.py serve`), for the live-update and shutdown tests.
+# Generous bounds for a loaded 2-core machine: they only keep a broken run from hanging.
+STARTUP_LIMIT = 60
+WAIT_LIMIT = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database, for a server process to share with the test."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen, port: int, log: Path) -> None:
+        self.process, self.port, self.log = process, port, log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def serve(tmp_path) -> Iterator[Callable[..., Server]]:
+    """Start `manage.py serve` on the test database; kill whatever is left at the end.
+
+    `serve(port=..., args=(daphne's arguments), REDIS_URL=...)`: keyword arguments in capitals
+    are the server's environment; without REDIS_URL it has the in-process channel layer.
+    """
+    from django.conf import settings
+
+    started: list[Server] = []
+
+    def start(port: int | None = None, args: tuple[str, ...] = (), **env: str) -> Server:
+        port = port or free_port()
+        log = tmp_path / f"serve-{port}-{len(started)}.log"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DEBUG": "true",
+            "SQLITE_BUSY_TIMEOUT": "60",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        if "REDIS_URL" not in env:
+            environment.pop("REDIS_URL", None)
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(port), *args],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        server = Server(process, port, log)
+        started.append(server)
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"the server died:\n{server.output()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                return server
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"the server did not listen:\n{server.output()}")
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()

@@ -1,0 +1,66 @@
+"""The agents' WebSocket, `/ws/inbox/`: join groups, forward fragments; nothing else.
+
+The page says what it is viewing in the query string (`status`, `q`, `conversation`), with the
+same meaning as the inbox URL's, so a row is shown or removed by what that page lists.
+"""
+
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from inbox import live, selectors
+
+# The inbox's `?status=` values, and the conversation states each one lists.
+STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
+DEFAULT_STATUS = "open"
+
+
+class InboxConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            # Closing before accept refuses the handshake (HTTP 403): no data ever flows.
+            await self.close()
+            return
+        params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        status = params.get("status", [DEFAULT_STATUS])[0].lower()
+        self.statuses = STATUS_FILTERS.get(status, STATUS_FILTERS[DEFAULT_STATUS])
+        self.query = params.get("q", [""])[0].strip()
+        self.joined = [live.AGENTS_GROUP]
+        viewing = _uuid(params.get("conversation", [""])[0])
+        if viewing is not None:
+            self.joined.append(live.conversation_group(viewing))
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # The page only listens; whatever it sends is ignored.
+        return
+
+    async def row_changed(self, event: dict) -> None:
+        shown = event["status"] in self.statuses and (
+            not self.query or await _matches(UUID(event["conversation_id"]), self.query)
+        )
+        await self.send(text_data=event["show"] if shown else event["hide"])
+
+    async def fragment(self, event: dict) -> None:
+        await self.send(text_data=event["html"])
+
+
+@database_sync_to_async
+def _matches(conversation_id: UUID, query: str) -> bool:
+    return selectors.conversation_matches(conversation_id=conversation_id, q=query)
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,201 @@
+"""What gets pushed after a commit: render each fragment once, send it to the groups showing it.
+
+The services call these functions through `transaction.on_commit`, so nothing is pushed for a
+write that rolls back, and every fragment is rendered from the committed state, with the same
+`{% partialdef %}` the pages use. Two groups:
+
+- `AGENTS_GROUP`: every agent's socket. Gets list rows; each consumer shows or hides a row
+  according to the filter and search its page is looking at.
+- `conversation_group(id)`: the sockets viewing that thread. Gets message bubbles and the
+  thread's header, so traffic grows with what agents look at, not with everything that happens.
+
+Every fragment is an out-of-band swap keyed by the contract's DOM ids, safe to apply twice:
+an insert is always preceded by a delete of the same id. Each also carries `data-live-key` and
+`data-live-version` (when its state was read) so the page drops a fragment older than one it
+already applied, whatever order two processes' pushes arrive in.
+
+A publish that fails (the channel layer's Redis is down) is logged and swallowed: the write
+is committed and the webhook must still answer 2xx. Pages catch up when they reconnect.
+"""
+
+import logging
+import re
+import time
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+from inbox.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+AGENTS_GROUP = "inbox.agents"
+TEMPLATE = "inbox/index.html"
+
+_ROOT_TAG = re.compile(r"^\s*<([a-zA-Z][\w-]*)")
+_ROOT_ID = re.compile(r"^\s*<[a-zA-Z][\w-]*\b[^>]*?\sid=\"([^\"]+)\"")
+
+
+def conversation_group(conversation_id: UUID | str) -> str:
+    return f"inbox.conversation.{conversation_id}"
+
+
+def conversation_changed(conversation_id: UUID) -> None:
+    """Push a conversation's row to every agent and its header to the thread's viewers.
+
+    For writes that make the conversation the most recent activity: opened, closed, reopened.
+    """
+    version = _version()
+    conversation = _conversation(conversation_id)
+    if conversation is None:
+        return
+    _publish(AGENTS_GROUP, row_event(conversation, version=version, to_top=True))
+    _publish(conversation_group(conversation.id), header_event(conversation, version=version))
+
+
+def message_added(message_id: UUID) -> None:
+    """Push a new message: its bubble to the thread's viewers, its row to every agent.
+
+    The row moves to the top only when this is the conversation's latest message; a late
+    delivery of an old message updates the row where it is.
+    """
+    version = _version()
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return
+    conversation = _conversation(message.conversation_id)
+    if conversation is None:
+        return
+    _publish(conversation_group(conversation.id), bubble_event(message, version=version))
+    _publish(
+        AGENTS_GROUP,
+        row_event(
+            conversation,
+            version=version,
+            to_top=conversation.last_message_id == message.id,
+            received=message.id if message.direction == "RECEIVED" else None,
+        ),
+    )
+
+
+def _conversation(conversation_id: UUID) -> Conversation | None:
+    return Conversation.objects.select_related("last_message").filter(pk=conversation_id).first()
+
+
+def _version() -> int:
+    """Microseconds since the epoch (exact in a JavaScript number).
+
+    Taken before the state is read, so a fragment never claims to be newer than what it shows.
+    """
+    return time.time_ns() // 1000
+
+
+def row_event(
+    conversation: Conversation, *, version: int, to_top: bool, received: UUID | None = None
+) -> dict:
+    """The list-row message for the agents' group: both ways a consumer may apply it.
+
+    `show` upserts the row (at the top of the list, or in place); `hide` removes it, for the
+    sockets whose filter or search it does not match. A consumer sends exactly one of them.
+    """
+    dom_id = f"conversation-{conversation.id}"
+    row = render_to_string(f"{TEMPLATE}#conversation-row", {"conversation": conversation}).strip()
+    stamp = {"data-live-key": dom_id, "data-live-version": str(version)}
+    delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
+    if to_top:
+        show = delete + _wrapper({"hx-swap-oob": "afterbegin:#conversation-list", **stamp}, row)
+    else:
+        # In place: replaces the row where it is, and adds nothing if this page has no such row.
+        show = _with_attributes(row, {"hx-swap-oob": "true", **stamp})
+    # An HTML comment is not swapped; the page counts it as a new received message.
+    marker = f"<!--live:received {received}-->" if received else ""
+    return {
+        "type": "row.changed",
+        "conversation_id": str(conversation.id),
+        "status": conversation.status,
+        "show": marker + show,
+        "hide": marker + delete,
+    }
+
+
+def header_event(conversation: Conversation, *, version: int) -> dict:
+    header = render_to_string(
+        f"{TEMPLATE}#conversation-header", {"conversation": conversation}
+    ).strip()
+    if _ROOT_ID.match(header) is None:
+        # The header is swapped by its root element's id; without one it cannot be placed.
+        logger.error("live: the conversation-header partial's root element has no id")
+        return {"type": "fragment", "html": ""}
+    stamp = {
+        "data-live-key": f"header-{conversation.id}",
+        "data-live-version": str(version),
+        "hx-swap-oob": "true",
+    }
+    return {"type": "fragment", "html": _with_attributes(header, stamp)}
+
+
+def bubble_event(message: Message, *, version: int) -> dict:
+    """A message bubble, placed in timestamp order in the open thread."""
+    dom_id = f"message-{message.id}"
+    bubble = render_to_string(f"{TEMPLATE}#message", {"message": message}).strip()
+    following = (
+        Message.objects.filter(conversation_id=message.conversation_id)
+        .filter(
+            Q(timestamp__gt=message.timestamp) | Q(timestamp=message.timestamp, id__gt=message.id)
+        )
+        .order_by("timestamp", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    stamp = {"data-live-key": dom_id, "data-live-version": str(version)}
+    if following is None:
+        insert = _wrapper({"hx-swap-oob": "beforeend:#messages", **stamp}, bubble)
+    else:
+        # Before the message that follows it; if this page does not have that one (yet), the
+        # page appends it instead (live.js), which the later one will then follow.
+        insert = _wrapper(
+            {
+                "hx-swap-oob": f"beforebegin:#message-{following}",
+                "data-live-fallback": "#messages",
+                **stamp,
+            },
+            bubble,
+        )
+    delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
+    return {"type": "fragment", "html": delete + insert}
+
+
+def _attributes(attrs: dict[str, str]) -> str:
+    return "".join(f' {name}="{escape(value)}"' for name, value in attrs.items())
+
+
+def _element(dom_id: str, attrs: dict[str, str]) -> str:
+    return f'<div id="{escape(dom_id)}"{_attributes(attrs)}></div>'
+
+
+def _wrapper(attrs: dict[str, str], inner: str) -> str:
+    # A non-outerHTML out-of-band swap inserts the wrapper's children, never the wrapper.
+    return f"<div{_attributes(attrs)}>{inner}</div>"
+
+
+def _with_attributes(fragment: str, attrs: dict[str, str]) -> str:
+    """Add attributes to a fragment's root element, whose markup is the page's business."""
+    return _ROOT_TAG.sub(lambda m: m.group(0) + _attributes(attrs), fragment, count=1)
+
+
+def _publish(group: str, message: dict) -> None:
+    if not message.get("html", True):
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # The write is committed; failing the request now would only make the provider
+        # retry an event we already have. Pages refetch what they missed when they reconnect.
+        logger.exception("live: could not publish %s to %s", message["type"], group)

@@ -1,0 +1,139 @@
+// The live inbox, page side; htmx's ws extension does the swapping. This adds what the
+// extension lacks: reconnecting after ANY close (it only retries 1006/1011/1012/1013), a
+// refetch of what the page shows on every (re)open so nothing sent during a gap is lost, an
+// indicator, and a count of new received messages in the title while the tab is hidden.
+(function () {
+  "use strict";
+  var socketElt = document.getElementById("live-socket");
+  if (!socketElt || !window.htmx) return;
+  var indicator = document.getElementById("live-status");
+  var RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
+  var baseTitle = document.title;
+  var unseen = new Set();
+  var versions = new Map();
+  var retries = 0;
+  // Pushes that arrive while a refetch is in flight: applied at once, and again after the
+  // refetched state is swapped in, which may have been read before their change committed.
+  var duringRefetch = null;
+
+  // Exponential backoff with jitter, capped at 30 s; shared with the extension's own retries.
+  function backoff(attempt) {
+    var ceiling = Math.min(30000, 500 * Math.pow(2, attempt));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+  htmx.config.wsReconnectDelay = backoff;
+
+  function show(state) {
+    if (!indicator) return;
+    indicator.dataset.state = state;
+    indicator.textContent = indicator.getAttribute("data-label-" + state) || state;
+  }
+
+  function currentSocket() {
+    return socketElt["htmx-internal-data"].webSocket.socket;
+  }
+
+  function replay(messages) {
+    var socket = currentSocket();
+    messages.forEach(function (data) {
+      socket.dispatchEvent(new MessageEvent("message", { data: data }));
+    });
+  }
+
+  function refetch() {
+    var ids = (socketElt.getAttribute("data-live-refetch") || "").split(/\s+/).filter(Boolean);
+    duringRefetch = [];
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("refetch answered " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        versions.clear();
+        ids.forEach(function (id) {
+          var current = document.getElementById(id);
+          var replacement = fresh.getElementById(id);
+          if (current && replacement) {
+            current.replaceWith(replacement);
+            htmx.process(replacement);
+          }
+        });
+      })
+      .catch(function (error) {
+        console.warn("live: refetch failed", error);
+      })
+      .then(function () {
+        var missed = duringRefetch || [];
+        duringRefetch = null;
+        replay(missed);
+        // "Live" only once the page has caught up with what it missed, if still connected.
+        if (currentSocket().readyState === WebSocket.OPEN) show("live");
+      });
+  }
+
+  socketElt.addEventListener("htmx:wsConnecting", function () {
+    show(retries ? "reconnecting" : "connecting");
+  });
+  socketElt.addEventListener("htmx:wsOpen", function () {
+    retries = 0;
+    refetch();
+  });
+  socketElt.addEventListener("htmx:wsClose", function (event) {
+    show("reconnecting");
+    retries += 1;
+    var code = event.detail.event.code;
+    var wrapper = event.detail.socketWrapper;
+    if (RETRIED_BY_EXTENSION.indexOf(code) >= 0 || !document.body.contains(socketElt)) return;
+    setTimeout(function () {
+      if (document.body.contains(socketElt)) wrapper.reconnect();
+    }, backoff(retries));
+  });
+
+  // A fragment older than one already applied to the same element is dropped, so pushes
+  // from several server processes may arrive in any order.
+  document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    var elt = fragment && fragment.nodeType === 11 ? fragment.firstElementChild : fragment;
+    if (!elt || !elt.getAttribute) return;
+    var key = elt.getAttribute("data-live-key");
+    var version = Number(elt.getAttribute("data-live-version"));
+    if (!key || !version) return;
+    if ((versions.get(key) || 0) > version) {
+      event.detail.shouldSwap = false;
+    } else {
+      versions.set(key, version);
+    }
+  });
+
+  // A bubble whose successor this page does not have (yet) goes at the end of the thread.
+  document.body.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var content = event.detail.content;
+    var fallback = content && content.getAttribute && content.getAttribute("data-live-fallback");
+    var target = fallback && document.querySelector(fallback);
+    if (!target) return;
+    var nodes = Array.from(content.childNodes);
+    target.append.apply(target, nodes);
+    nodes.forEach(function (node) {
+      if (node.nodeType === 1) htmx.process(node);
+    });
+  });
+
+  function showCount() {
+    document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
+  }
+  socketElt.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (duringRefetch) duringRefetch.push(event.detail.message);
+    if (!document.hidden) return;
+    var marker = /<!--live:received ([0-9a-f-]+)-->/g;
+    var match;
+    while ((match = marker.exec(event.detail.message)) !== null) unseen.add(match[1]);
+    showCount();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) {
+      unseen.clear();
+      showCount();
+    }
+  });
+})();

@@ -1,0 +1,248 @@
+"""The live inbox in Debian's Chromium against a real server process, end to end.
+
+The agent never reloads: webhook posts make rows and bubbles appear, a close flips the
+header and takes the row out of the Open tab, and after the server is stopped and started
+again the page reconnects by itself and shows what was stored while it was down.
+"""
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import (
+    IN_CI,
+    WAIT_LIMIT,
+    close_conversation,
+    free_port,
+    new_conversation,
+    new_message,
+    service_reachable,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LIVE = WAIT_LIMIT * 1000  # Playwright's expect() takes milliseconds
+
+
+def post(base_url: str, event: dict) -> int:
+    request = urllib.request.Request(  # noqa: S310
+        f"{base_url}/webhook/", json.dumps(event).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=WAIT_LIMIT) as response:  # noqa: S310
+        return response.status
+
+
+def log_in(page: Page, base_url: str, agent_client) -> None:
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": agent_client.cookies["sessionid"].value, "url": base_url}]
+    )
+
+
+def test_the_inbox_stays_live_across_events_and_a_server_restart(
+    page: Page, serve, agent_client, post_event
+):
+    server = serve()
+    viewed, arriving, while_down = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first_message, missed_message = uuid.uuid4(), uuid.uuid4()
+    assert post(server.url, new_conversation(viewed, ts=0)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/conversations/{viewed}/")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # A new conversation appears at the top of the list, without a reload.
+    assert post(server.url, new_conversation(arriving, ts=5)) == 201
+    rows = page.locator("#conversation-list > [id^=conversation-]")
+    expect(rows.first).to_have_id(f"conversation-{arriving}", timeout=LIVE)
+    expect(page.locator(f"#conversation-{arriving}")).to_have_attribute("data-status", "OPEN")
+
+    # A message drops into the open thread and moves its row back to the top.
+    event = new_message(viewed, ts=10, message_id=first_message, content="Olá, quero ajuda")
+    assert post(server.url, event) == 201
+    bubble = page.locator(f"#messages #message-{first_message}")
+    # The bubble's text (beside it: a screen-reader label and the time).
+    expect(bubble.locator("p")).to_have_text("Olá, quero ajuda", timeout=LIVE)
+    expect(bubble).to_have_attribute("data-direction", "RECEIVED")
+    expect(rows.first).to_have_id(f"conversation-{viewed}", timeout=LIVE)
+    expect(rows).to_have_count(2)
+
+    # A restart: the page says it is reconnecting, and events stored meanwhile are not lost.
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(WAIT_LIMIT) == 0, server.output()
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=LIVE)
+    missed = new_message(viewed, ts=30, message_id=missed_message, content="Ainda aí?")
+    # Stored by the test's own client, off the thread where Playwright runs its event loop.
+    with ThreadPoolExecutor(1) as elsewhere:
+        assert (
+            elsewhere.submit(post_event, new_conversation(while_down, ts=20)).result().status_code
+            == 201
+        )
+        assert elsewhere.submit(post_event, missed).result().status_code == 201
+    serve(port=server.port)
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE * 2)
+    expect(page.locator(f"#conversation-{while_down}")).to_be_visible(timeout=LIVE)
+    expect(page.locator(f"#messages #message-{missed_message} p")).to_have_text("Ainda aí?")
+    expect(page.locator("#messages > [id^=message-]")).to_have_count(2)
+
+    # Still live after the reconnect: a close flips the header and leaves the Open tab.
+    assert post(server.url, close_conversation(viewed, ts=40)) == 200
+    expect(page.locator("#conversation-status")).to_contain_text("closed", ignore_case=True)
+    expect(page.locator(f"#conversation-{viewed}")).to_have_count(0, timeout=LIVE)
+    expect(page.locator(f"#conversation-{arriving}")).to_be_visible()
+
+
+def test_the_title_counts_received_messages_while_the_tab_is_hidden(
+    page: Page, serve, agent_client
+):
+    server = serve()
+    ident = uuid.uuid4()
+    assert post(server.url, new_conversation(ident)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    title = page.title()
+    # Headless Chromium is never hidden on its own: the page is told it is.
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", {value: true, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    assert post(server.url, new_message(ident, ts=1, direction="RECEIVED")) == 201
+    assert post(server.url, new_message(ident, ts=2, direction="SENT")) == 201
+    assert post(server.url, new_message(ident, ts=3, direction="RECEIVED")) == 201
+    expect(page).to_have_title(f"(2) {title}", timeout=LIVE)
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", {value: false, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page).to_have_title(title)
+
+
+def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve, agent_client):
+    # daphne closes a socket older than --websocket_timeout with 1000, a code htmx's ws
+    # extension does not reconnect on; an inbox left open for a day meets exactly that.
+    server = serve(args=("--websocket_timeout", "2"))
+    ident = uuid.uuid4()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    page.evaluate(
+        """() => {
+            window.closeCodes = [];
+            document.body.addEventListener("htmx:wsClose",
+                (event) => window.closeCodes.push(event.detail.event.code));
+        }"""
+    )
+    page.wait_for_function("window.closeCodes.includes(1000)", timeout=LIVE)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    assert post(server.url, new_conversation(ident)) == 201
+    expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
+
+
+def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
+    page: Page, serve, agent_client
+):
+    from inbox import live
+    from inbox.models import Conversation
+
+    server = serve()
+    ident = uuid.uuid4()
+    assert post(server.url, new_conversation(ident)) == 201
+    assert post(server.url, new_message(ident, ts=1)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/?status=all")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    conversation = Conversation.objects.select_related("last_message").get(pk=ident)
+    older = live.row_event(conversation, version=1, to_top=True)["show"]
+    conversation.status = Conversation.Status.CLOSED
+    newer = live.row_event(conversation, version=2, to_top=True)["show"]
+    # The newer twice (a redelivery), then the older, as if two server processes' pushes
+    # crossed on the way.
+    for fragment in (newer, newer, older):
+        page.evaluate(
+            """(html) => {
+                const socket = htmx.find("#live-socket")["htmx-internal-data"].webSocket.socket;
+                socket.dispatchEvent(new MessageEvent("message", {data: html}));
+            }""",
+            fragment,
+        )
+    row = page.locator(f"#conversation-{ident}")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-status", "CLOSED")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, Callable[[], subprocess.Popen]]]:
+    """A Redis server of this test's own, on a free port, that the test may stop and restart.
+
+    Yields its URL and a function that starts it (again).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        reason = "redis-server is not installed"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: tests that need it must run)")
+        pytest.skip(reason)
+    port = free_port()
+    running: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        running.append(process)
+        deadline = time.monotonic() + WAIT_LIMIT
+        while not service_reachable(f"redis://127.0.0.1:{port}", port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        return process
+
+    yield f"redis://127.0.0.1:{port}/0", start
+    for process in running:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_page_recovers_when_redis_comes_back(page: Page, serve, agent_client, private_redis):
+    redis_url, start_redis = private_redis
+    redis = start_redis()
+    server = serve(REDIS_URL=redis_url)
+    ident = uuid.uuid4()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    redis.terminate()
+    redis.wait(WAIT_LIMIT)
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=LIVE)
+    # The layer is down: the webhook still stores the event and answers.
+    assert post(server.url, new_conversation(ident)) == 201
+
+    start_redis()
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE * 2)
+    expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)

@@ -1,0 +1,233 @@
+"""The agents' socket, `/ws/inbox/`, through WebsocketCommunicator.
+
+Every test runs on the in-memory channel layer and on channels-redis against the local
+Redis (skipped locally without it, a failure under CI=true). The webhook is posted for real,
+so each push goes services -> on_commit -> live -> group_send -> consumer.
+"""
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from project.asgi import application
+from tests.conftest import close_conversation, new_conversation, new_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def layer(request, settings) -> str:
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                # A prefix of its own, so runs sharing the Redis never see each other's groups.
+                "CONFIG": {"hosts": [url], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+            }
+        }
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return request.param
+
+
+@pytest.fixture
+def session_cookie(agent_client: Client) -> str:
+    return agent_client.cookies["sessionid"].value
+
+
+def communicator(
+    query: str = "", *, cookie: str | None = None, origin: str = "http://127.0.0.1"
+) -> WebsocketCommunicator:
+    headers = [(b"host", b"127.0.0.1"), (b"origin", origin.encode())]
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, f"/ws/inbox/?{query}", headers=headers)
+
+
+def run(scenario: Callable) -> None:
+    """Run an async scenario; the webhook it posts pushes back into the same event loop."""
+    async_to_sync(scenario)()
+
+
+async def received_all(socket: WebsocketCommunicator) -> str:
+    """Everything the socket received until it goes quiet."""
+    frames = []
+    while not await socket.receive_nothing(timeout=0.3):
+        frames.append(await socket.receive_from())
+    return "".join(frames)
+
+
+def test_an_anonymous_socket_is_refused_before_any_data(layer):
+    async def scenario():
+        socket = communicator()
+        connected, _ = await socket.connect()
+        assert not connected
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_socket_from_another_site_is_refused(layer, session_cookie):
+    async def scenario():
+        socket = communicator(cookie=session_cookie, origin="https://evil.example")
+        connected, _ = await socket.connect()
+        assert not connected
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_an_agent_receives_the_row_of_a_new_conversation_at_the_top(
+    layer, session_cookie, post_event
+):
+    ident = uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        pushed = await socket.receive_from()
+        assert f'id="conversation-{ident}"' in pushed
+        assert 'data-status="OPEN"' in pushed
+        assert 'hx-swap-oob="afterbegin:#conversation-list"' in pushed
+        # Safe to apply twice: the insert is preceded by a delete of the same id.
+        assert pushed.index(f'id="conversation-{ident}" hx-swap-oob="delete"') < pushed.index(
+            "afterbegin"
+        )
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_bubble_goes_only_to_the_sockets_viewing_its_thread(layer, session_cookie, post_event):
+    watched, other = uuid.uuid4(), uuid.uuid4()
+    message_id = uuid.uuid4()
+    post_event(new_conversation(watched))
+    post_event(new_conversation(other))
+
+    async def scenario():
+        viewing = communicator(f"conversation={watched}", cookie=session_cookie)
+        elsewhere = communicator(f"conversation={other}", cookie=session_cookie)
+        listing = communicator(cookie=session_cookie)
+        for socket in (viewing, elsewhere, listing):
+            assert (await socket.connect())[0]
+        event = new_message(watched, message_id=message_id, content="Quero o plano premium")
+        assert (await sync_to_async(post_event)(event)).status_code == 201
+
+        seen_by_viewer = await received_all(viewing)
+        assert f'id="message-{message_id}" data-direction="RECEIVED"' in seen_by_viewer
+        assert "Quero o plano premium" in seen_by_viewer
+        assert 'hx-swap-oob="beforeend:#messages"' in seen_by_viewer
+        for socket in (elsewhere, listing):
+            seen = await received_all(socket)
+            assert f'id="conversation-{watched}"' in seen  # the row moves up for everyone
+            assert f"message-{message_id}" not in seen
+        for socket in (viewing, elsewhere, listing):
+            await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_late_message_is_placed_before_the_one_that_follows_it(layer, session_cookie, post_event):
+    ident, later, late = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(new_message(ident, ts=20, message_id=later))
+
+    async def scenario():
+        socket = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        event = new_message(ident, ts=10, message_id=late)
+        assert (await sync_to_async(post_event)(event)).status_code == 201
+        seen = await received_all(socket)
+        assert f'hx-swap-oob="beforebegin:#message-{later}"' in seen
+        # Not the latest message: the row is updated where it is, not moved to the top.
+        assert "afterbegin:#conversation-list" not in seen
+        assert f'id="conversation-{ident}"' in seen
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_close_leaves_the_open_tab_and_flips_the_header(layer, session_cookie, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+
+    async def scenario():
+        open_tab = communicator(f"status=open&conversation={ident}", cookie=session_cookie)
+        closed_tab = communicator("status=closed", cookie=session_cookie)
+        all_tab = communicator("status=all", cookie=session_cookie)
+        for socket in (open_tab, closed_tab, all_tab):
+            assert (await socket.connect())[0]
+        assert (await sync_to_async(post_event)(close_conversation(ident))).status_code == 200
+
+        seen_open = await received_all(open_tab)
+        assert f'id="conversation-{ident}" hx-swap-oob="delete"' in seen_open
+        assert "afterbegin" not in seen_open  # deleted, not re-inserted
+        assert 'id="conversation-status" data-status="CLOSED"' in seen_open
+        for socket in (closed_tab, all_tab):
+            seen = await received_all(socket)
+            assert "afterbegin:#conversation-list" in seen
+            assert 'data-status="CLOSED"' in seen
+            assert "conversation-status" not in seen  # no thread open there
+        for socket in (open_tab, closed_tab, all_tab):
+            await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_row_honours_the_search_the_page_shows(layer, session_cookie, post_event):
+    matching, other = uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(matching))
+    post_event(new_conversation(other))
+
+    async def scenario():
+        socket = communicator("q=premium", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        await sync_to_async(post_event)(new_message(other, content="Qual o horário?"))
+        seen = await received_all(socket)
+        assert f'id="conversation-{other}" hx-swap-oob="delete"' in seen
+        assert "afterbegin" not in seen
+        await sync_to_async(post_event)(new_message(matching, content="Plano PREMIUM, por favor"))
+        seen = await received_all(socket)
+        assert "afterbegin:#conversation-list" in seen
+        assert f'id="conversation-{matching}" data-status="OPEN"' in seen
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_duplicate_delivery_pushes_nothing(layer, session_cookie, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 200
+        assert await socket.receive_nothing(timeout=0.3)
+        await socket.disconnect()
+
+    run(scenario)
+
+
+def test_a_held_message_is_pushed_when_its_conversation_arrives(layer, session_cookie, post_event):
+    ident, message_id = uuid.uuid4(), uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        early = new_message(ident, ts=5, message_id=message_id, content="Cheguei antes")
+        assert (await sync_to_async(post_event)(early)).status_code == 202
+        assert await socket.receive_nothing(timeout=0.3)
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        seen = await received_all(socket)
+        assert f'id="message-{message_id}"' in seen
+        assert "Cheguei antes" in seen
+        await socket.disconnect()
+
+    run(scenario)

@@ -1,0 +1,130 @@
+"""inbox/live.py: what a committed write pushes, and that a failed push never fails a write."""
+
+import socket
+import uuid
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from inbox import live
+from inbox.models import Conversation, Message
+from tests.conftest import close_conversation, new_conversation, new_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_redis(settings, closed_port):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port}/0"]},
+        }
+    }
+
+
+@pytest.fixture
+def memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.fixture
+def agents_group(memory_layer) -> Callable:
+    """A channel in the agents' group; returns a function draining what was pushed to it."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.AGENTS_GROUP, channel)
+
+    def drain() -> list[dict]:
+        # The in-memory layer's queue, read without waiting (its API only has a blocking get).
+        queue = layer.channels.get(channel)
+        messages = []
+        while queue is not None and not queue.empty():
+            messages.append(queue.get_nowait()[1])
+        return messages
+
+    return drain
+
+
+def test_the_webhook_stores_and_answers_when_redis_is_down(unreachable_redis, post_event, caplog):
+    ident, message_id = uuid.uuid4(), uuid.uuid4()
+    assert post_event(new_conversation(ident)).status_code == 201
+    assert post_event(new_message(ident, message_id=message_id)).status_code == 201
+    assert post_event(close_conversation(ident)).status_code == 200
+    assert Conversation.objects.get(pk=ident).status == "CLOSED"
+    assert Message.objects.filter(pk=message_id).exists()
+    failures = [r for r in caplog.records if r.name == "inbox.live" and r.levelname == "ERROR"]
+    assert failures, "a failed publish must be logged"
+    assert "could not publish" in failures[0].getMessage()
+
+
+def test_a_write_that_rolls_back_pushes_nothing(agents_group, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(close_conversation(ident, ts=10))
+    assert [m["status"] for m in agents_group()] == ["OPEN", "CLOSED"]
+    # Refused (409): the insert is rolled back, so no bubble and no row may be pushed.
+    assert post_event(new_message(ident, ts=20)).status_code == 409
+    assert agents_group() == []
+
+
+def test_each_event_is_rendered_once_whatever_the_audience(
+    memory_layer, post_event, monkeypatch, django_assert_max_num_queries
+):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    message = new_message(ident)
+    post_event(message)
+    rendered = []
+    original = live.render_to_string
+
+    def counting(name: str, context: dict) -> str:
+        rendered.append(name)
+        return original(name, context)
+
+    monkeypatch.setattr(live, "render_to_string", counting)
+    with django_assert_max_num_queries(3):
+        live.message_added(uuid.UUID(message["data"]["id"]))
+    assert sorted(rendered) == ["inbox/index.html#conversation-row", "inbox/index.html#message"]
+    rendered.clear()
+    with django_assert_max_num_queries(1):
+        live.conversation_changed(ident)
+    assert sorted(rendered) == [
+        "inbox/index.html#conversation-header",
+        "inbox/index.html#conversation-row",
+    ]
+
+
+def test_a_received_message_is_marked_for_the_title_counter(agents_group, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    received, sent = uuid.uuid4(), uuid.uuid4()
+    agents_group()
+    post_event(new_message(ident, ts=1, message_id=received, direction="RECEIVED"))
+    post_event(new_message(ident, ts=2, message_id=sent, direction="SENT"))
+    rows = agents_group()
+    assert len(rows) == 2
+    assert f"<!--live:received {received}-->" in rows[0]["show"]
+    assert f"<!--live:received {received}-->" in rows[0]["hide"]
+    assert "live:received" not in rows[1]["show"]
+
+
+def test_content_is_escaped_in_what_is_pushed(agents_group, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    agents_group()
+    post_event(new_message(ident, content='<script>alert("x")</script>'))
+    (row,) = agents_group()
+    assert "<script>" not in row["show"]
+    assert "&lt;script&gt;" in row["show"]
