@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate lock demo bench
+.PHONY: help run test lint format migrate lock demo bench css
 
 help:
 	@echo "make run     serve the inbox on http://$(HOST):$(PORT) (SQLite, in-process live updates)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench   run the benchmarks; results in bench/results/ and the README"
 	@echo "make format  format the code with ruff"
 	@echo "make lock    re-pin requirements.lock (the Docker image's dependencies) from pyproject.toml"
+	@echo "make css     rebuild theme/static/css/dist/styles.css with Tailwind (needs Node/npm)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,3 +82,7 @@ format: $(VENV)/.dev
 lock: $(VENV)/.dev
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+
+# The stylesheet is committed, so only a change to the templates' classes needs this (and Node).
+css:
+	cd theme/static_src && npm ci --no-audit --no-fund && npm run build

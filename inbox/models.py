@@ -1,5 +1,6 @@
 """The conversation store: what the provider told us, and the log of how it told us."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -28,6 +29,17 @@ class Conversation(models.Model):
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_message_at = models.DateTimeField(null=True, blank=True)
+
+    # Who changed the state from the inbox, and when: a close by the provider leaves
+    # closed_by empty; a reopen clears closed_at (the conversation is open again) but keeps
+    # reopened_at/by, which also count as activity.
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 class Result(enum.StrEnum):
     CREATED = "created"
     CLOSED = "closed"
+    REOPENED = "reopened"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
@@ -43,7 +45,12 @@ class Outcome:
 
 
 def _last_activity(conversation: Conversation) -> datetime:
-    times = [conversation.created_at, conversation.last_message_at, conversation.closed_at]
+    times = [
+        conversation.created_at,
+        conversation.last_message_at,
+        conversation.closed_at,
+        conversation.reopened_at,
+    ]
     return max(t for t in times if t is not None)
 
 
@@ -205,6 +212,55 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
         conversation.save(update_fields=["status", "closed_at", "last_activity_at"])
         transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
     return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
+
+
+def conversation_close_by_agent(*, conversation_id: UUID, agent: AbstractBaseUser) -> Outcome:
+    """An agent closes a conversation from the inbox, now; closing a closed one changes nothing."""
+    with transaction.atomic():
+        conversation = _conversation_locked(conversation_id)
+        if conversation is None:
+            return _not_found(conversation_id)
+        if conversation.status == Conversation.Status.CLOSED:
+            return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
+        conversation.status = Conversation.Status.CLOSED
+        conversation.closed_at = timezone.now()
+        conversation.closed_by = agent
+        conversation.last_activity_at = _last_activity(conversation)
+        conversation.save(update_fields=["status", "closed_at", "closed_by", "last_activity_at"])
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
+    return Outcome(Result.CLOSED, f"conversation {conversation_id} closed by {agent}")
+
+
+def conversation_reopen(*, conversation_id: UUID, agent: AbstractBaseUser) -> Outcome:
+    """An agent reopens a closed conversation, now; reopening an open one changes nothing.
+
+    closed_at is cleared, since an open conversation has not closed, so the provider's
+    messages are accepted again; reopened_at/by keep the record of who reopened it.
+    """
+    with transaction.atomic():
+        conversation = _conversation_locked(conversation_id)
+        if conversation is None:
+            return _not_found(conversation_id)
+        if conversation.status == Conversation.Status.OPEN:
+            return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already open")
+        conversation.status = Conversation.Status.OPEN
+        conversation.closed_at = None
+        conversation.closed_by = None
+        conversation.reopened_at = timezone.now()
+        conversation.reopened_by = agent
+        conversation.last_activity_at = _last_activity(conversation)
+        conversation.save(
+            update_fields=[
+                "status",
+                "closed_at",
+                "closed_by",
+                "reopened_at",
+                "reopened_by",
+                "last_activity_at",
+            ]
+        )
+        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
+    return Outcome(Result.REOPENED, f"conversation {conversation_id} reopened by {agent}")
 
 
 def _event_conversation_id(event: NewMessage | CloseConversation) -> UUID:

@@ -1,19 +1,107 @@
-"""The agents' pages. Thin: parse the request, call a selector, render."""
+"""The agents' pages. Thin: parse the request, call a service or a selector, render.
 
+Every page is a full page on a plain load; htmx asks for the pane it swaps (by `HX-Target`)
+and gets just that fragment of templates/inbox/index.html, with the address bar set to the
+URL that reloads the same view (`HX-Push-Url`), so back, forward, reload and a pasted link
+all land on what the agent saw.
+"""
+
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
+from django.utils.translation import pgettext
+from django.views.decorators.http import require_GET, require_POST
 
-from inbox import api, health, selectors
+from inbox import api, health, selectors, services
+from inbox.models import Conversation
+
+TEMPLATE = "inbox/index.html"
+# The list's filter tabs, as they appear in the URL (`?status=`), and what each selects.
+STATUS_FILTERS = {
+    "open": Conversation.Status.OPEN,
+    "closed": Conversation.Status.CLOSED,
+    "all": None,
+}
+DEFAULT_STATUS = "open"
+MAX_QUERY_LENGTH = 200
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process answers. No database: this is the ceiling the benchmarks compare against."""
     return JsonResponse({"status": "ok"})
+
+
+def _list_state(request: HttpRequest) -> tuple[str, str]:
+    """The list's filter and search from the query string; an unknown filter is the default."""
+    status = request.GET.get("status", DEFAULT_STATUS)
+    if status not in STATUS_FILTERS:
+        status = DEFAULT_STATUS
+    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    return status, q
+
+
+def _list_query(status: str, q: str) -> str:
+    """The canonical query string of a list state: defaults left out."""
+    params = {}
+    if status != DEFAULT_STATUS:
+        params["status"] = status
+    if q:
+        params["q"] = q
+    return urlencode(params)
+
+
+def _with_query(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
+
+
+def _list_context(status: str, q: str) -> dict[str, object]:
+    """The list pane: the first page of rows and the tabs with their counts."""
+    page = selectors.conversation_list(status=STATUS_FILTERS[status], q=q)
+    counts = selectors.conversation_counts(q=q)
+    labels = {
+        "open": pgettext("filter tab", "Open"),
+        "closed": pgettext("filter tab", "Closed"),
+        "all": pgettext("filter tab", "All"),
+    }
+    tabs = [
+        {
+            "value": value,
+            "label": labels[value],
+            "count": counts[value],
+            "current": value == status,
+            "query": _list_query(value, q),
+        }
+        for value in STATUS_FILTERS
+    ]
+    return {
+        "status": status,
+        "q": q,
+        "list_query": _list_query(status, q),
+        "conversations": page.conversations,
+        "next_cursor": page.next_cursor,
+        "tabs": tabs,
+    }
+
+
+def _pane_request(request: HttpRequest, target: str) -> bool:
+    """htmx asks for one pane (a history restore always gets the whole page)."""
+    return bool(
+        request.htmx and not request.htmx.history_restore_request and request.htmx.target == target
+    )
+
+
+def _render(request: HttpRequest, template: str, context: dict, **kwargs: object) -> HttpResponse:
+    response = render(request, template, context, **kwargs)
+    # One URL answers a page or a fragment: caches and the back button must tell them apart.
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
 
 
 @require_GET
@@ -38,8 +126,47 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    page = selectors.conversation_list()
-    return render(request, "inbox/index.html", {"conversations": page.conversations})
+    status, q = _list_state(request)
+    cursor = request.GET.get("cursor")
+    if cursor:
+        # The next page of rows, as the agent scrolls (or a plain "More" link without JS).
+        try:
+            page = selectors.conversation_list(status=STATUS_FILTERS[status], cursor=cursor, q=q)
+        except selectors.InvalidCursor:
+            return _render(request, "inbox/bad_request.html", {}, status=400)
+        context = {
+            "status": status,
+            "q": q,
+            "list_query": _list_query(status, q),
+            "conversations": page.conversations,
+            "next_cursor": page.next_cursor,
+        }
+        if request.htmx:
+            return _render(request, f"{TEMPLATE}#list-rows", context)
+        return _render(request, TEMPLATE, {**context, "tabs": _list_context(status, q)["tabs"]})
+
+    context = _list_context(status, q)
+    if _pane_request(request, "list-results"):
+        response = _render(request, f"{TEMPLATE}#list-results", context)
+        # Filtering keeps the open thread: the address is the page the agent is on. Typing a
+        # search replaces the address rather than adding a history entry per pause.
+        header = "HX-Replace-Url" if request.htmx.trigger == "list-filters" else "HX-Push-Url"
+        response[header] = _with_query(_current_inbox_path(request), context["list_query"])
+        return response
+    return _render(request, TEMPLATE, context)
+
+
+def _current_inbox_path(request: HttpRequest) -> str:
+    """The inbox page htmx is on (from HX-Current-URL), or the list when it is anything else."""
+    path = urlsplit(request.htmx.current_url or "").path
+    prefix = reverse("inbox:conversations")
+    if path.startswith(prefix) and path.count("/") == 3 and path.endswith("/"):
+        try:
+            UUID(path[len(prefix) : -1])
+        except ValueError:
+            return prefix
+        return path
+    return prefix
 
 
 @require_GET
@@ -50,8 +177,7 @@ def conversation_detail(request: HttpRequest, conversation_id: str) -> HttpRespo
     return conversation_page(request, conversation_id)
 
 
-@login_required
-def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
+def _conversation_or_404(conversation_id: str) -> Conversation:
     try:
         ident = UUID(conversation_id)
     except ValueError:
@@ -59,12 +185,52 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
     conversation = selectors.conversation_get(conversation_id=ident)
     if conversation is None:
         raise Http404("no such conversation")
-    return render(
-        request,
-        "inbox/index.html",
-        {
-            "conversations": selectors.conversation_list().conversations,
-            "conversation": conversation,
-            "messages": selectors.thread_messages(conversation_id=ident),
-        },
-    )
+    return conversation
+
+
+@login_required
+def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = _conversation_or_404(conversation_id)
+    before = request.GET.get("before")
+    try:
+        thread = selectors.thread_page(conversation_id=conversation.id, before=before)
+    except selectors.InvalidCursor:
+        return _render(request, "inbox/bad_request.html", {}, status=400)
+    thread_context = {
+        "conversation": conversation,
+        "messages": thread.messages,
+        "earlier_cursor": thread.earlier_cursor,
+    }
+    if before and request.htmx:
+        # Earlier messages, as the agent scrolls up the thread.
+        return _render(request, f"{TEMPLATE}#message-chunk", thread_context)
+    status, q = _list_state(request)
+    if _pane_request(request, "thread-pane"):
+        response = _render(request, f"{TEMPLATE}#thread-pane", thread_context)
+        response["HX-Push-Url"] = _with_query(request.path, _list_query(status, q))
+        return response
+    return _render(request, TEMPLATE, {**_list_context(status, q), **thread_context})
+
+
+def _status_changed(request: HttpRequest, conversation: Conversation) -> HttpResponse:
+    conversation = selectors.conversation_get(conversation_id=conversation.id)
+    if request.htmx:
+        # The new header, and the row's new badge out of band.
+        return _render(request, f"{TEMPLATE}#status-changed", {"conversation": conversation})
+    return redirect(reverse("inbox:conversation", args=[conversation.id]), permanent=False)
+
+
+@require_POST
+@login_required
+def conversation_close(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = _conversation_or_404(conversation_id)
+    services.conversation_close_by_agent(conversation_id=conversation.id, agent=request.user)
+    return _status_changed(request, conversation)
+
+
+@require_POST
+@login_required
+def conversation_reopen(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    conversation = _conversation_or_404(conversation_id)
+    services.conversation_reopen(conversation_id=conversation.id, agent=request.user)
+    return _status_changed(request, conversation)

@@ -4,5 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The language switcher posts to Django's set_language view.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("inbox.urls")),
 ]

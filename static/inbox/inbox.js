@@ -1,0 +1,118 @@
+// The inbox's few lines of behaviour that HTML and htmx cannot express:
+// keyboard shortcuts, times in the agent's zone and language, and which row is open.
+(function () {
+  "use strict";
+
+  // --- Time zone: tell the server the browser's zone (read by AgentTimezoneMiddleware),
+  // so the times it renders (day separators, titles) are the agent's from the next page on.
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone) && !document.cookie.match(new RegExp("(^|; )tz=" + zone.replace(/[+]/g, "\\+") + "(;|$)"))) {
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+  }
+
+  // --- Times: every <time datetime> is re-rendered here, in the browser's zone and the
+  // page's language, so a fragment pushed to every agent reads right for each of them.
+  var lang = document.documentElement.lang || "en";
+  var clock = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
+  var full = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
+  var dayMonth = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
+  var dateOnly = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
+  var medium = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+  var relative = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" });
+
+  function relativeText(when, now) {
+    var seconds = Math.round((when - now) / 1000);
+    var abs = Math.abs(seconds);
+    if (abs < 60) return relative.format(0, "second");
+    if (abs < 3600) return relative.format(Math.round(seconds / 60), "minute");
+    if (abs < 86400) return relative.format(Math.round(seconds / 3600), "hour");
+    if (abs < 7 * 86400) return relative.format(Math.round(seconds / 86400), "day");
+    if (when.getFullYear() === now.getFullYear()) return dayMonth.format(when);
+    return dateOnly.format(when);
+  }
+
+  function renderTimes(root) {
+    var now = new Date();
+    root.querySelectorAll("time[datetime][data-format]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var format = el.dataset.format;
+      if (format === "relative") el.textContent = relativeText(when, now);
+      else if (format === "time") el.textContent = clock.format(when);
+      else if (format === "datetime") el.textContent = medium.format(when);
+      el.title = full.format(when);
+    });
+  }
+
+  // Pages join the thread's day separators: an earlier page may end on a day already shown.
+  function joinDays() {
+    var seen = {};
+    document.querySelectorAll("#messages .day-separator").forEach(function (el) {
+      if (seen[el.dataset.day]) el.remove();
+      else seen[el.dataset.day] = true;
+    });
+  }
+
+  // --- Which conversation is open: aria-current on its row (rows are shared by every
+  // agent, so the server never marks them).
+  function markCurrent() {
+    var thread = document.getElementById("conversation-thread");
+    var id = thread ? thread.dataset.conversationId : null;
+    document.querySelectorAll("#conversation-list a.conversation-link").forEach(function (a) {
+      var row = a.closest("li");
+      if (id && row && row.id === "conversation-" + id) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    });
+  }
+
+  function refresh(root) {
+    renderTimes(root || document);
+    joinDays();
+    markCurrent();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { refresh(document); });
+  document.addEventListener("htmx:load", function (event) { refresh(event.target); });
+  document.addEventListener("htmx:oobAfterSwap", function () { refresh(document); });
+  setInterval(function () { renderTimes(document); }, 60000);
+
+  // htmx's history snapshot is the page's HTML, where a typed search is only a property:
+  // write it into the attribute so back/forward show the query that made the list.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    var search = document.getElementById("search-q");
+    if (search) search.setAttribute("value", search.value);
+  });
+
+  // --- Keyboard: j/k move through the list, Enter opens (a focused link does that
+  // natively), / focuses the search, Escape leaves it.
+  function typing(target) {
+    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+  }
+
+  function moveFocus(step) {
+    var links = Array.prototype.slice.call(
+      document.querySelectorAll("#conversation-list a.conversation-link")
+    );
+    if (!links.length) return;
+    var index = links.indexOf(document.activeElement);
+    if (index === -1) index = links.findIndex(function (a) { return a.getAttribute("aria-current") === "page"; });
+    var next = index === -1 ? (step > 0 ? 0 : links.length - 1) : Math.min(Math.max(index + step, 0), links.length - 1);
+    links[next].focus();
+    links[next].scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape" && event.target.id === "search-q") {
+      event.target.blur();
+      return;
+    }
+    if (typing(event.target)) return;
+    if (event.key === "j") { event.preventDefault(); moveFocus(1); }
+    else if (event.key === "k") { event.preventDefault(); moveFocus(-1); }
+    else if (event.key === "/") {
+      var search = document.getElementById("search-q");
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    }
+  });
+})();

@@ -1,0 +1,561 @@
+"""The agents' inbox pages: filters, search, paging, threads, Close/Reopen, escaping."""
+
+import re
+import uuid
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from inbox import selectors, services
+from inbox.models import Conversation, Message
+from tests.conftest import T0
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+
+
+def make_conversation(
+    *,
+    minutes: float = 0,
+    contents: tuple[str, ...] = ("Olá, preciso de ajuda",),
+    closed: bool = False,
+) -> Conversation:
+    """A conversation whose last activity is `minutes` after T0, with one message each."""
+    cid = uuid.uuid4()
+    start = T0 + timedelta(minutes=minutes)
+    services.conversation_open(
+        conversation_id=cid, timestamp=start - timedelta(seconds=len(contents))
+    )
+    for n, content in enumerate(contents):
+        services.message_add(
+            message_id=uuid.uuid4(),
+            conversation_id=cid,
+            direction="RECEIVED" if n % 2 == 0 else "SENT",
+            content=content,
+            timestamp=start - timedelta(seconds=len(contents) - n - 1),
+        )
+    if closed:
+        services.conversation_close(conversation_id=cid, timestamp=start + timedelta(seconds=1))
+    return Conversation.objects.get(pk=cid)
+
+
+def row_ids(response) -> list[str]:
+    """The conversation rows in the list, in page order."""
+    return re.findall(r'<li id="conversation-([0-9a-f-]{36})"', response.content.decode())
+
+
+def message_ids(response) -> list[str]:
+    return re.findall(r'<li id="message-([0-9a-f-]{36})"', response.content.decode())
+
+
+# --- Access ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/conversations/", f"/conversations/{uuid.uuid4()}/"])
+def test_anonymous_visitors_are_sent_to_the_login_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_anonymous_visitors_cannot_close_a_conversation(client):
+    conversation = make_conversation()
+    response = client.post(reverse("inbox:conversation-close", args=[conversation.id]))
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert Conversation.objects.get(pk=conversation.id).status == "OPEN"
+
+
+def test_the_login_page_is_the_styled_form(client):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+    assert b'name="password"' in response.content
+    assert b"css/dist/styles.css" in response.content
+
+
+# --- Filters ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_and_closed():
+    return (
+        make_conversation(minutes=1),
+        make_conversation(minutes=2, closed=True),
+        make_conversation(minutes=3),
+    )
+
+
+def test_the_inbox_lists_open_conversations_newest_activity_first(agent_client, open_and_closed):
+    first, _closed, third = open_and_closed
+    response = agent_client.get("/")
+    assert response.status_code == 200
+    assert row_ids(response) == [str(third.id), str(first.id)]
+    assert 'id="conversation-list"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("open", [2, 0]), ("closed", [1]), ("all", [2, 1, 0]), ("nonsense", [2, 0])],
+)
+def test_each_filter_tab_lists_its_conversations(agent_client, open_and_closed, status, expected):
+    response = agent_client.get("/conversations/", {"status": status})
+    assert row_ids(response) == [str(open_and_closed[i].id) for i in expected]
+    for row in re.findall(r'<li id="conversation-[^"]+" data-status="(\w+)"', response.text):
+        assert status in {"all", "nonsense"} or row == status.upper()
+
+
+def test_the_tabs_show_their_counts(agent_client, open_and_closed):
+    response = agent_client.get("/")
+    counts = dict(
+        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>(\d+)<', response.text, re.S)
+    )
+    assert counts == {"open": "2", "closed": "1", "all": "3"}
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({}, "No open conversations."),
+        ({"status": "all"}, "No conversations yet."),
+        ({"status": "closed"}, "No closed conversations."),
+    ],
+)
+def test_an_empty_filter_says_so(agent_client, params, text):
+    response = agent_client.get("/", params)
+    assert row_ids(response) == []
+    assert text in response.text
+
+
+# --- Search -----------------------------------------------------------------------------
+
+
+def test_search_ignores_accents_and_case(agent_client):
+    hit = make_conversation(contents=("Preciso de uma AÇÃO rápida",))
+    make_conversation(contents=("Nada a ver",))
+    for q in ["acao", "ação", "ACAO", "rapida"]:
+        response = agent_client.get("/", {"q": q})
+        assert row_ids(response) == [str(hit.id)], q
+
+
+def test_search_needs_every_word_and_reads_words_as_prefixes(agent_client):
+    both = make_conversation(contents=("plano premium por favor",))
+    make_conversation(contents=("plano básico",))
+    assert row_ids(agent_client.get("/", {"q": "plan prem"})) == [str(both.id)]
+    assert row_ids(agent_client.get("/", {"q": "plano"})) != []
+
+
+def test_search_matches_words_of_one_or_two_letters_whole(agent_client):
+    whole = make_conversation(contents=("chego de manhã",))
+    make_conversation(contents=("machuquei o dedo",))
+    assert row_ids(agent_client.get("/", {"q": "de"})) == [str(whole.id)]
+
+
+def test_search_combines_with_the_filter_and_counts_what_matches(agent_client):
+    closed = make_conversation(contents=("reembolso",), closed=True)
+    make_conversation(contents=("reembolso",))
+    make_conversation(contents=("outra coisa",))
+    response = agent_client.get("/", {"q": "reembolso", "status": "closed"})
+    assert row_ids(response) == [str(closed.id)]
+    counts = dict(
+        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>(\d+)<', response.text, re.S)
+    )
+    assert counts == {"open": "1", "closed": "1", "all": "2"}
+
+
+def test_search_finds_a_word_in_any_message_of_the_thread(agent_client):
+    conversation = make_conversation(contents=("primeira mensagem", "segunda", "terceira"))
+    assert row_ids(agent_client.get("/", {"q": "primeira"})) == [str(conversation.id)]
+
+
+@pytest.mark.parametrize("q", ['"', "*", "AND", "NEAR(", "a:b", "' OR 1=1 --", "%", "(", "ç^"])
+def test_search_syntax_characters_never_break_the_page(agent_client, q):
+    make_conversation(contents=("AND or NEAR things",))
+    response = agent_client.get("/", {"q": q})
+    assert response.status_code == 200
+
+
+def test_a_search_without_matches_says_so_and_escapes_the_query(agent_client):
+    make_conversation()
+    response = agent_client.get("/", {"q": "<b>zzz</b>"})
+    assert row_ids(response) == []
+    assert "No conversations match" in response.text
+    assert "&lt;b&gt;zzz&lt;/b&gt;" in response.text
+    assert "<b>zzz</b>" not in response.text
+
+
+def test_search_with_only_punctuation_lists_everything(agent_client):
+    make_conversation()
+    assert len(row_ids(agent_client.get("/", {"q": "?!"}))) == 1
+
+
+def test_conversation_matches_uses_the_same_index(db):
+    hit = make_conversation(contents=("Gostaria de cancelar a assinatura",))
+    miss = make_conversation(contents=("Bom dia",))
+    assert selectors.conversation_matches(conversation_id=hit.id, q="ASSINATURA cancel")
+    assert not selectors.conversation_matches(conversation_id=miss.id, q="assinatura")
+    assert selectors.conversation_matches(conversation_id=miss.id, q="")
+    assert not selectors.conversation_matches(conversation_id=uuid.uuid4(), q="")
+
+
+def test_the_index_follows_message_deletes(agent_client):
+    conversation = make_conversation(contents=("palavra única",))
+    conversation.delete()
+    other = make_conversation(contents=("outra",))
+    assert row_ids(agent_client.get("/", {"q": "unica"})) == []
+    assert row_ids(agent_client.get("/", {"q": "outra"})) == [str(other.id)]
+
+
+# --- Paging -----------------------------------------------------------------------------
+
+
+def follow_pages(client: Client, params: dict) -> list[list[str]]:
+    """Every page of the list, following each page's 'more' link as the browser would."""
+    pages = []
+    response = client.get("/conversations/", params)
+    pages.append(row_ids(response))
+    while match := re.search(r'id="list-more" hx-get="([^"]+)"', response.text):
+        response = client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
+        assert response.status_code == 200
+        pages.append(row_ids(response))
+    return pages
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(50, [50]), (51, [50, 1]), (100, [50, 50]), (0, [0])])
+def test_pages_hold_fifty_rows_and_end_exactly(agent_client, count, sizes):
+    made = [make_conversation(minutes=n) for n in range(count)]
+    pages = follow_pages(agent_client, {"status": "all"})
+    assert [len(page) for page in pages] == sizes
+    assert [row for page in pages for row in page] == [str(c.id) for c in reversed(made)]
+
+
+def test_paging_keeps_the_filter_and_the_search(agent_client):
+    matching = [make_conversation(minutes=n, contents=("pedido",)) for n in range(55)]
+    for n in range(10):
+        make_conversation(minutes=100 + n, contents=("outra coisa",))
+    pages = follow_pages(agent_client, {"q": "pedido"})
+    assert [len(page) for page in pages] == [50, 5]
+    assert {row for page in pages for row in page} == {str(c.id) for c in matching}
+
+
+def test_a_forged_cursor_is_a_clear_400(agent_client):
+    response = agent_client.get("/conversations/", {"cursor": "not-a-cursor"})
+    assert response.status_code == 400
+    assert "not valid" in response.text
+
+
+def test_the_htmx_list_request_answers_the_fragment_and_the_url_to_push(agent_client):
+    conversation = make_conversation(contents=("pagamento",))
+    response = agent_client.get(
+        "/conversations/",
+        {"q": "pagamento", "status": "all"},
+        headers={
+            **HTMX,
+            "HX-Target": "list-results",
+            "HX-Current-URL": f"http://testserver/conversations/{conversation.id}/",
+        },
+    )
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert row_ids(response) == [str(conversation.id)]
+    # Filtering beside an open thread keeps the thread in the address.
+    assert response["HX-Push-Url"] == f"/conversations/{conversation.id}/?status=all&q=pagamento"
+
+
+def test_typing_a_search_replaces_the_address_instead_of_adding_history(agent_client):
+    response = agent_client.get(
+        "/conversations/",
+        {"q": "oi"},
+        headers={**HTMX, "HX-Target": "list-results", "HX-Trigger": "list-filters"},
+    )
+    assert response["HX-Replace-Url"] == "/conversations/?q=oi"
+    assert "HX-Push-Url" not in response
+
+
+def test_the_url_pushed_for_the_list_ignores_a_foreign_current_url(agent_client):
+    response = agent_client.get(
+        "/conversations/",
+        headers={**HTMX, "HX-Target": "list-results", "HX-Current-URL": "https://evil.test/x/"},
+    )
+    assert response["HX-Push-Url"] == "/conversations/"
+
+
+# --- Thread -----------------------------------------------------------------------------
+
+
+def test_the_thread_shows_messages_in_time_order_beside_the_list(agent_client):
+    conversation = make_conversation(contents=("one", "two", "three"))
+    response = agent_client.get(f"/conversations/{conversation.id}/")
+    assert response.status_code == 200
+    assert row_ids(response) == [str(conversation.id)]
+    ids = [str(m.id) for m in selectors.thread_messages(conversation_id=conversation.id)]
+    assert message_ids(response) == ids
+    directions = re.findall(r'<li id="message-[^"]+" data-direction="(\w+)"', response.text)
+    assert directions == ["RECEIVED", "SENT", "RECEIVED"]
+    assert 'id="conversation-status" data-status="OPEN"' in response.text
+
+
+def test_a_long_thread_opens_on_its_latest_fifty_and_pages_back(agent_client):
+    conversation = make_conversation(contents=tuple(f"m{n}" for n in range(120)))
+    everything = [str(m.id) for m in selectors.thread_messages(conversation_id=conversation.id)]
+    response = agent_client.get(f"/conversations/{conversation.id}/")
+    assert message_ids(response) == everything[-50:]
+    seen = message_ids(response)
+    while match := re.search(r'id="messages-earlier"[^>]*hx-get="([^"]+)"', response.text, re.S):
+        response = agent_client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
+        assert "<html" not in response.text
+        seen = message_ids(response) + seen
+    assert seen == everything
+
+
+def test_the_thread_pane_request_answers_the_fragment_and_keeps_the_list_state(agent_client):
+    conversation = make_conversation()
+    response = agent_client.get(
+        f"/conversations/{conversation.id}/",
+        {"status": "all", "q": "ajuda"},
+        headers={**HTMX, "HX-Target": "thread-pane"},
+    )
+    assert "<html" not in response.text
+    assert 'id="conversation-header"' in response.text
+    assert response["HX-Push-Url"] == f"/conversations/{conversation.id}/?status=all&q=ajuda"
+
+
+def test_a_history_restore_gets_the_whole_page(agent_client):
+    conversation = make_conversation()
+    response = agent_client.get(
+        f"/conversations/{conversation.id}/",
+        headers={**HTMX, "HX-Target": "thread-pane", "HX-History-Restore-Request": "true"},
+    )
+    assert "<html" in response.text
+
+
+@pytest.mark.parametrize("ident", [str(uuid.uuid4()), "not-a-uuid", "1234"])
+def test_an_unknown_thread_is_a_404_page(agent_client, ident):
+    response = agent_client.get(f"/conversations/{ident}/")
+    assert response.status_code == 404
+    assert "Nothing here" in response.text
+
+
+def test_the_thread_accepts_json_for_scripts(agent_client):
+    conversation = make_conversation()
+    response = agent_client.get(
+        f"/conversations/{conversation.id}/", HTTP_ACCEPT="application/json"
+    )
+    assert response.json()["id"] == str(conversation.id)
+
+
+# --- Close / Reopen -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def csrf_client(agent) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(agent)
+    return client
+
+
+def csrf_token(client: Client, conversation: Conversation) -> str:
+    page = client.get(f"/conversations/{conversation.id}/")
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+
+def test_close_without_the_csrf_token_is_refused(csrf_client):
+    conversation = make_conversation()
+    response = csrf_client.post(reverse("inbox:conversation-close", args=[conversation.id]))
+    assert response.status_code == 403
+    assert Conversation.objects.get(pk=conversation.id).status == "OPEN"
+
+
+def test_close_and_reopen_with_the_token_record_who_and_when(csrf_client, agent):
+    conversation = make_conversation()
+    token = csrf_token(csrf_client, conversation)
+    response = csrf_client.post(
+        reverse("inbox:conversation-close", args=[conversation.id]), {"csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/conversations/{conversation.id}/"
+    closed = Conversation.objects.get(pk=conversation.id)
+    assert (closed.status, closed.closed_by) == ("CLOSED", agent)
+    assert closed.closed_at is not None
+    assert closed.last_activity_at == closed.closed_at
+
+    page = csrf_client.get(f"/conversations/{conversation.id}/")
+    assert 'id="conversation-status" data-status="CLOSED"' in page.text
+    response = csrf_client.post(
+        reverse("inbox:conversation-reopen", args=[conversation.id]),
+        headers={**HTMX, "X-CSRFToken": token},
+    )
+    assert response.status_code == 200
+    assert 'id="conversation-status" data-status="OPEN"' in response.text
+    # The list's row is updated out of band.
+    assert f'id="conversation-{conversation.id}" data-status="OPEN" hx-swap-oob="true"' in (
+        response.text
+    )
+    reopened = Conversation.objects.get(pk=conversation.id)
+    assert (reopened.status, reopened.closed_at, reopened.reopened_by) == ("OPEN", None, agent)
+    assert reopened.reopened_at is not None
+
+
+def test_close_needs_post(agent_client):
+    conversation = make_conversation()
+    response = agent_client.get(reverse("inbox:conversation-close", args=[conversation.id]))
+    assert response.status_code == 405
+
+
+@pytest.mark.parametrize("ident", [str(uuid.uuid4()), "nope"])
+def test_closing_an_unknown_conversation_is_a_404(agent_client, ident):
+    response = agent_client.post(reverse("inbox:conversation-close", args=[ident]))
+    assert response.status_code == 404
+
+
+def test_a_reopened_conversation_takes_new_messages_again(agent):
+    conversation = make_conversation(closed=True)
+    services.conversation_reopen(conversation_id=conversation.id, agent=agent)
+    outcome = services.message_add(
+        message_id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        direction="RECEIVED",
+        content="voltei",
+        timestamp=T0 + timedelta(days=1),
+    )
+    assert outcome.result == services.Result.CREATED
+
+
+def test_closing_twice_changes_nothing(agent):
+    conversation = make_conversation()
+    first = services.conversation_close_by_agent(conversation_id=conversation.id, agent=agent)
+    closed_at = Conversation.objects.get(pk=conversation.id).closed_at
+    again = services.conversation_close_by_agent(conversation_id=conversation.id, agent=agent)
+    assert (first.result, again.result) == (services.Result.CLOSED, services.Result.DUPLICATE)
+    assert Conversation.objects.get(pk=conversation.id).closed_at == closed_at
+
+
+# --- Escaping -----------------------------------------------------------------------------
+
+HOSTILE = ('<script>alert("x")</script>', '<img src=x onerror="alert(1)">')
+
+
+def test_message_content_is_escaped_in_the_list_and_the_thread(agent_client):
+    conversation = make_conversation(contents=HOSTILE)
+    for path in ["/", f"/conversations/{conversation.id}/"]:
+        text = agent_client.get(path).text
+        assert "<script>alert" not in text
+        assert "<img src=x" not in text
+        assert "&lt;img src=x onerror=" in text
+    thread = agent_client.get(f"/conversations/{conversation.id}/").text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in thread
+
+
+# --- Fragments for live pushes -------------------------------------------------------------
+
+
+def test_the_pushed_fragments_render_without_a_request(db):
+    from django.template.loader import render_to_string
+
+    conversation = make_conversation(contents=HOSTILE)
+    conversation = selectors.conversation_get(conversation_id=conversation.id)
+    row = render_to_string("inbox/index.html#conversation-row", {"conversation": conversation})
+    assert f'id="conversation-{conversation.id}" data-status="OPEN"' in row
+    assert "onerror=" not in row.replace("&lt;img src=x onerror=", "")
+    header = render_to_string(
+        "inbox/index.html#conversation-header", {"conversation": conversation}
+    )
+    assert 'id="conversation-status"' in header
+    assert "csrfmiddlewaretoken" not in row + header
+    message = conversation.last_message
+    bubble = render_to_string("inbox/index.html#message", {"message": message})
+    assert f'id="message-{message.id}" data-direction="{message.direction}"' in bubble
+    assert f'datetime="{message.timestamp.isoformat()}"' in bubble
+
+
+# --- Query counts ----------------------------------------------------------------------------
+
+PAGES = [
+    ("/", {}),
+    ("/", {"status": "all", "q": "ajuda"}),
+    ("/conversations/", {"status": "closed"}),
+    ("thread", {}),
+]
+
+
+def queries_per_page(client: Client, conversation: Conversation) -> list[int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for path, params in PAGES:
+        url = f"/conversations/{conversation.id}/" if path == "thread" else path
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url, params).status_code == 200
+        counts.append(len(captured))
+    return counts
+
+
+def test_query_counts_are_bounded_and_do_not_grow_with_the_data(
+    agent_client, django_assert_max_num_queries
+):
+    small = make_conversation(contents=("ajuda",))
+    before = queries_per_page(agent_client, small)
+    # 60 more conversations (more than a page) and a thread of 120 messages (more than two).
+    for n in range(60):
+        make_conversation(minutes=n + 1, contents=("ajuda", "outra"), closed=n % 2 == 0)
+    big = make_conversation(minutes=100, contents=tuple(f"ajuda {k}" for k in range(120)))
+    after = queries_per_page(agent_client, big)
+    assert before == after
+    # Session, user, list page, tab counts; a thread adds the conversation and its page.
+    for path, params in PAGES:
+        url = f"/conversations/{big.id}/" if path == "thread" else path
+        with django_assert_max_num_queries(6):
+            agent_client.get(url, params)
+
+
+# --- Language and time zone ------------------------------------------------------------------
+
+
+def test_the_browser_language_picks_portuguese(agent_client):
+    make_conversation()
+    response = agent_client.get("/", HTTP_ACCEPT_LANGUAGE="pt-BR,pt;q=0.9")
+    assert '<html lang="pt-br"' in response.text
+    assert "Buscar mensagens" in response.text
+    assert "Abertas" in response.text
+
+
+def test_the_language_switcher_sets_the_language(agent_client):
+    response = agent_client.post("/i18n/setlang/", {"language": "pt-br", "next": "/"})
+    assert response.status_code == 302
+    assert "Buscar mensagens" in agent_client.get("/").text
+
+
+def test_times_are_rendered_in_the_agents_zone(agent_client):
+    conversation = make_conversation()
+    message = conversation.last_message
+    agent_client.cookies["tz"] = "America/Sao_Paulo"
+    page = agent_client.get(f"/conversations/{conversation.id}/").text
+    local = message.timestamp.astimezone(ZoneInfo("America/Sao_Paulo"))
+    assert f'datetime="{local.isoformat()}"' in page
+    assert f">{local:%H:%M}</time>" in page
+
+
+@pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "/etc/localtime", "America", ""])
+def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
+    conversation = make_conversation()
+    agent_client.cookies["tz"] = zone
+    response = agent_client.get(f"/conversations/{conversation.id}/")
+    assert response.status_code == 200
+    assert f'datetime="{conversation.last_message.timestamp.isoformat()}"' in response.text
+
+
+def test_seeded_messages_are_searchable(db):
+    from inbox.search import search_terms
+    from inbox.seeding import seed
+
+    seed(conversations=5, messages=40, random_seed=7)
+    message = Message.objects.order_by("timestamp").first()
+    word = max(search_terms(message.content), key=len)
+    assert selectors.conversation_matches(conversation_id=message.conversation_id, q=word)
+    page = selectors.conversation_list(status=None, q=word)
+    assert message.conversation_id in {c.id for c in page.conversations}
