@@ -4,6 +4,7 @@ The page says what it is viewing in the query string (`status`, `q`, `conversati
 same meaning as the inbox URL's, so a row is shown or removed by what that page lists.
 """
 
+import json
 from urllib.parse import parse_qs
 from uuid import UUID
 
@@ -25,15 +26,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        status = params.get("status", [DEFAULT_STATUS])[0].lower()
-        self.statuses = STATUS_FILTERS.get(status, STATUS_FILTERS[DEFAULT_STATUS])
-        self.query = params.get("q", [""])[0].strip()
-        self.joined = [live.AGENTS_GROUP]
-        viewing = _uuid(params.get("conversation", [""])[0])
-        if viewing is not None:
-            self.joined.append(live.conversation_group(viewing))
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined: list[str] = []
+        await self._follow(
+            status=params.get("status", [DEFAULT_STATUS])[0],
+            query=params.get("q", [""])[0],
+            conversation=params.get("conversation", [""])[0],
+        )
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -41,8 +39,32 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # The page only listens; whatever it sends is ignored.
-        return
+        """The page says what it views now: htmx navigates without reloading, so the socket,
+        opened for the first view, follows the agent to the next tab, search or thread."""
+        try:
+            view = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(view, dict) or view.get("type") != "view":
+            return
+        await self._follow(
+            status=str(view.get("status") or DEFAULT_STATUS),
+            query=str(view.get("q") or ""),
+            conversation=str(view.get("conversation") or ""),
+        )
+
+    async def _follow(self, *, status: str, query: str, conversation: str) -> None:
+        self.statuses = STATUS_FILTERS.get(status.lower(), STATUS_FILTERS[DEFAULT_STATUS])
+        self.query = query.strip()
+        groups = [live.AGENTS_GROUP]
+        viewing = _uuid(conversation)
+        if viewing is not None:
+            groups.append(live.conversation_group(viewing))
+        for group in set(self.joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = groups
 
     async def row_changed(self, event: dict) -> None:
         shown = event["status"] in self.statuses and (

@@ -246,3 +246,42 @@ def test_the_page_recovers_when_redis_comes_back(page: Page, serve, agent_client
     start_redis()
     expect(status).to_have_attribute("data-state", "live", timeout=LIVE * 2)
     expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
+
+
+def test_the_socket_follows_the_agent_to_another_thread(page: Page, serve, agent_client):
+    server = serve()
+    first, second, message_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert post(server.url, new_conversation(first, ts=0)) == 201
+    assert post(server.url, new_conversation(second, ts=1)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/conversations/{first}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # htmx opens the other thread without a reload; the socket must follow it there.
+    page.locator(f"#conversation-{second} a").click()
+    expect(page).to_have_url(f"{server.url}/conversations/{second}/", timeout=LIVE)
+    expect(page.locator("#conversation-status")).to_be_visible()
+
+    event = new_message(second, ts=5, message_id=message_id, content="Segue o pedido")
+    assert post(server.url, event) == 201
+    expect(page.locator(f"#messages #message-{message_id} p").first).to_have_text(
+        "Segue o pedido", timeout=LIVE
+    )
+
+
+def test_a_held_message_appears_when_its_conversation_arrives(page: Page, serve, agent_client):
+    server = serve()
+    ident = uuid.uuid4()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # The provider delivered the message before its conversation: held, not shown.
+    assert post(server.url, new_message(ident, ts=5, content="Cheguei antes da conversa")) == 202
+    row = page.locator(f"#conversation-{ident}")
+    expect(row).to_have_count(0)
+
+    assert post(server.url, new_conversation(ident, ts=0)) == 201
+    expect(row).to_contain_text("Cheguei antes da conversa", timeout=LIVE)
+    row.locator("a").click()
+    expect(page.locator("#messages > [id^=message-]")).to_have_count(1, timeout=LIVE)

@@ -231,3 +231,48 @@ def test_a_held_message_is_pushed_when_its_conversation_arrives(layer, session_c
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_a_socket_follows_the_page_to_another_thread_and_tab(layer, session_cookie, post_event):
+    first, second = uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(first))
+    post_event(new_conversation(second))
+    in_second = uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(f"status=open&conversation={first}", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        # htmx navigated to the second thread on the Closed tab, without a reload.
+        view = {"type": "view", "status": "closed", "q": "", "conversation": str(second)}
+        await socket.send_json_to(view)
+        await socket.receive_nothing(timeout=0.2)
+
+        event = new_message(second, message_id=in_second, content="Chegou?")
+        assert (await sync_to_async(post_event)(event)).status_code == 201
+        seen = await received_all(socket)
+        assert f'id="message-{in_second}"' in seen
+        # The Closed tab does not list an open conversation: its row is taken out, not shown.
+        assert f'id="conversation-{second}" hx-swap-oob="delete"' in seen
+        assert "afterbegin:#conversation-list" not in seen
+
+        assert (await sync_to_async(post_event)(new_message(first))).status_code == 201
+        assert "data-direction" not in await received_all(socket)  # no longer its thread
+        await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("noise", ["not json", "[1, 2]", '{"type": "other"}', '{"type": "view"'])
+def test_anything_else_a_page_sends_is_ignored(layer, session_cookie, post_event, noise):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+
+    async def scenario():
+        socket = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await socket.connect())[0]
+        await socket.send_to(text_data=noise)
+        assert (await sync_to_async(post_event)(new_message(ident))).status_code == 201
+        assert "data-direction" in await received_all(socket)
+        await socket.disconnect()
+
+    run(scenario)

@@ -75,10 +75,43 @@
   socketElt.addEventListener("htmx:wsConnecting", function () {
     show(retries ? "reconnecting" : "connecting");
   });
+  // What the page views now. htmx navigates between tabs, searches and threads without a
+  // reload, and a reconnect reuses the socket's first URL, so the page tells the server.
+  function view() {
+    var params = new URLSearchParams(window.location.search);
+    var thread = window.location.pathname.match(/\/conversations\/([0-9a-f-]{36})\/?$/i);
+    return JSON.stringify({
+      type: "view",
+      status: params.get("status") || "open",
+      q: params.get("q") || "",
+      conversation: thread ? thread[1] : "",
+    });
+  }
+  var viewed = view();
+
+  function follow() {
+    var socket = currentSocket();
+    viewed = view();
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(viewed);
+  }
+
   socketElt.addEventListener("htmx:wsOpen", function () {
     retries = 0;
+    follow();
     refetch();
   });
+  function navigated() {
+    if (view() === viewed) return;
+    follow();
+    // What was pushed between the new pane's fetch and the socket following it.
+    refetch();
+  }
+  ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(
+    function (name) {
+      document.body.addEventListener(name, navigated);
+    }
+  );
+  window.addEventListener("popstate", navigated);
   socketElt.addEventListener("htmx:wsClose", function (event) {
     show("reconnecting");
     retries += 1;
