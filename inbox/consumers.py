@@ -10,6 +10,8 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import HttpRequest
+from django.utils import translation
 
 from inbox import live, selectors
 
@@ -25,6 +27,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             # Closing before accept refuses the handshake (HTTP 403): no data ever flows.
             await self.close()
             return
+        self.language = _language(self.scope)
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.joined: list[str] = []
         await self._follow(
@@ -70,15 +73,25 @@ class InboxConsumer(AsyncWebsocketConsumer):
         shown = event["status"] in self.statuses and (
             not self.query or await _matches(UUID(event["conversation_id"]), self.query)
         )
-        await self.send(text_data=event["show"] if shown else event["hide"])
+        await self.send(text_data=event["show"][self.language] if shown else event["hide"])
 
     async def fragment(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+        await self.send(text_data=event["html"][self.language])
 
 
 @database_sync_to_async
 def _matches(conversation_id: UUID, query: str) -> bool:
     return selectors.conversation_matches(conversation_id=conversation_id, q=query)
+
+
+def _language(scope: dict) -> str:
+    """The agent's language, chosen as for a page: the switcher's cookie, else the browser's."""
+    request = HttpRequest()
+    request.COOKIES = scope.get("cookies", {})
+    request.META["HTTP_ACCEPT_LANGUAGE"] = (
+        dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
+    )
+    return translation.get_language_from_request(request)
 
 
 def _uuid(value: str) -> UUID | None:

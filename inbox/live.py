@@ -25,8 +25,10 @@ from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.html import escape
 
 from inbox.models import Conversation, Message
@@ -103,45 +105,61 @@ def row_event(
     sockets whose filter or search it does not match. A consumer sends exactly one of them.
     """
     dom_id = f"conversation-{conversation.id}"
-    row = render_to_string(f"{TEMPLATE}#conversation-row", {"conversation": conversation}).strip()
     stamp = {"data-live-key": dom_id, "data-live-version": str(version)}
     delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
-    if to_top:
-        show = delete + _wrapper({"hx-swap-oob": "afterbegin:#conversation-list", **stamp}, row)
-    else:
-        # In place: replaces the row where it is, and adds nothing if this page has no such row.
-        show = _with_attributes(row, {"hx-swap-oob": "true", **stamp})
     # An HTML comment is not swapped; the page counts it as a new received message.
     marker = f"<!--live:received {received}-->" if received else ""
+    show = {}
+    for language, row in _rendered("conversation-row", {"conversation": conversation}).items():
+        if to_top:
+            upsert = delete + _wrapper(
+                {"hx-swap-oob": "afterbegin:#conversation-list", **stamp}, row
+            )
+        else:
+            # In place: replaces the row where it is, and adds nothing if this page lacks it.
+            upsert = _with_attributes(row, {"hx-swap-oob": "true", **stamp})
+        show[language] = marker + upsert
     return {
         "type": "row.changed",
         "conversation_id": str(conversation.id),
         "status": conversation.status,
-        "show": marker + show,
+        "show": show,
         "hide": marker + delete,
     }
 
 
+def _rendered(partial: str, context: dict) -> dict[str, str]:
+    """A partial rendered once in each of the inbox's languages, keyed by language code.
+
+    Rendered once per event, not per socket; each consumer forwards its agent's language.
+    """
+    rendered = {}
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            rendered[language] = render_to_string(f"{TEMPLATE}#{partial}", context).strip()
+    return rendered
+
+
 def header_event(conversation: Conversation, *, version: int) -> dict:
-    header = render_to_string(
-        f"{TEMPLATE}#conversation-header", {"conversation": conversation}
-    ).strip()
-    if _ROOT_ID.match(header) is None:
+    headers = _rendered("conversation-header", {"conversation": conversation})
+    if any(_ROOT_ID.match(header) is None for header in headers.values()):
         # The header is swapped by its root element's id; without one it cannot be placed.
         logger.error("live: the conversation-header partial's root element has no id")
-        return {"type": "fragment", "html": ""}
+        return {"type": "fragment", "html": {}}
     stamp = {
         "data-live-key": f"header-{conversation.id}",
         "data-live-version": str(version),
         "hx-swap-oob": "true",
     }
-    return {"type": "fragment", "html": _with_attributes(header, stamp)}
+    return {
+        "type": "fragment",
+        "html": {language: _with_attributes(h, stamp) for language, h in headers.items()},
+    }
 
 
 def bubble_event(message: Message, *, version: int) -> dict:
     """A message bubble, placed in timestamp order in the open thread."""
     dom_id = f"message-{message.id}"
-    bubble = render_to_string(f"{TEMPLATE}#message", {"message": message}).strip()
     following = (
         Message.objects.filter(conversation_id=message.conversation_id)
         .filter(
@@ -153,20 +171,23 @@ def bubble_event(message: Message, *, version: int) -> dict:
     )
     stamp = {"data-live-key": dom_id, "data-live-version": str(version)}
     if following is None:
-        insert = _wrapper({"hx-swap-oob": "beforeend:#messages", **stamp}, bubble)
+        placement = {"hx-swap-oob": "beforeend:#messages", **stamp}
     else:
         # Before the message that follows it; if this page does not have that one (yet), the
         # page appends it instead (live.js), which the later one will then follow.
-        insert = _wrapper(
-            {
-                "hx-swap-oob": f"beforebegin:#message-{following}",
-                "data-live-fallback": "#messages",
-                **stamp,
-            },
-            bubble,
-        )
+        placement = {
+            "hx-swap-oob": f"beforebegin:#message-{following}",
+            "data-live-fallback": "#messages",
+            **stamp,
+        }
     delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
-    return {"type": "fragment", "html": delete + insert}
+    return {
+        "type": "fragment",
+        "html": {
+            language: delete + _wrapper(placement, bubble)
+            for language, bubble in _rendered("message", {"message": message}).items()
+        },
+    }
 
 
 def _attributes(attrs: dict[str, str]) -> str:
@@ -188,7 +209,7 @@ def _with_attributes(fragment: str, attrs: dict[str, str]) -> str:
 
 
 def _publish(group: str, message: dict) -> None:
-    if not message.get("html", True):
+    if message.get("html") == {}:
         return
     layer = get_channel_layer()
     if layer is None:

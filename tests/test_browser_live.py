@@ -165,9 +165,9 @@ def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
 
     conversation = Conversation.objects.select_related("last_message").get(pk=ident)
-    older = live.row_event(conversation, version=1, to_top=True)["show"]
+    older = live.row_event(conversation, version=1, to_top=True)["show"]["en"]
     conversation.status = Conversation.Status.CLOSED
-    newer = live.row_event(conversation, version=2, to_top=True)["show"]
+    newer = live.row_event(conversation, version=2, to_top=True)["show"]["en"]
     # The newer twice (a redelivery), then the older, as if two server processes' pushes
     # crossed on the way.
     for fragment in (newer, newer, older):

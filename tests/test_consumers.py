@@ -276,3 +276,22 @@ def test_anything_else_a_page_sends_is_ignored(layer, session_cookie, post_event
         await socket.disconnect()
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("header", "label"), [(b"pt-BR,pt;q=0.9", "Aberta"), (b"en-US,en;q=0.9", "Open")]
+)
+def test_pushed_rows_speak_the_agents_language(layer, agent_client, post_event, header, label):
+    ident = uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(cookie=agent_client.cookies["sessionid"].value)
+        socket.scope["headers"].append((b"accept-language", header))
+        assert (await socket.connect())[0]
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        pushed = await received_all(socket)
+        assert f'id="conversation-{ident}"' in pushed
+        assert f">{label}</span>" in pushed
+        await socket.disconnect()
+
+    run(scenario)
