@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import databases, ingestion, report, sockets
-from bench.servers import ROOT, manage, server_env
+from bench.servers import ROOT, collect_static, manage, server_env
 
 RESULTS = ROOT / "bench" / "results"
 ALL_SECTIONS = {"ingestion", "sockets", "scale"}
@@ -270,6 +270,7 @@ def main() -> None:
         args.update_readme = False
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    collect_static()
     postgres = databases.postgres_reachable(config["database_url"])
     redis = _redis_reachable(config["redis_url"])
     results: dict = {
