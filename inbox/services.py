@@ -198,8 +198,11 @@ def _message_redelivered(
     return Outcome(Result.DUPLICATE, f"message {message_id} already stored")
 
 
-def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
-    """Close a conversation at `timestamp`; closing a closed one changes nothing."""
+def conversation_close(
+    *, conversation_id: UUID, timestamp: datetime, agent: AbstractBaseUser | None = None
+) -> Outcome:
+    """Close a conversation at `timestamp` (by `agent`, when one closed it from the inbox);
+    closing a closed one changes nothing."""
     with transaction.atomic():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
@@ -208,27 +211,19 @@ def conversation_close(*, conversation_id: UUID, timestamp: datetime) -> Outcome
             return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
         conversation.status = Conversation.Status.CLOSED
         conversation.closed_at = timestamp
-        conversation.last_activity_at = _last_activity(conversation)
-        conversation.save(update_fields=["status", "closed_at", "last_activity_at"])
-        transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
-    return Outcome(Result.CLOSED, f"conversation {conversation_id} closed")
-
-
-def conversation_close_by_agent(*, conversation_id: UUID, agent: AbstractBaseUser) -> Outcome:
-    """An agent closes a conversation from the inbox, now; closing a closed one changes nothing."""
-    with transaction.atomic():
-        conversation = _conversation_locked(conversation_id)
-        if conversation is None:
-            return _not_found(conversation_id)
-        if conversation.status == Conversation.Status.CLOSED:
-            return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
-        conversation.status = Conversation.Status.CLOSED
-        conversation.closed_at = timezone.now()
         conversation.closed_by = agent
         conversation.last_activity_at = _last_activity(conversation)
         conversation.save(update_fields=["status", "closed_at", "closed_by", "last_activity_at"])
         transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
-    return Outcome(Result.CLOSED, f"conversation {conversation_id} closed by {agent}")
+    by = f" by {agent}" if agent is not None else ""
+    return Outcome(Result.CLOSED, f"conversation {conversation_id} closed{by}")
+
+
+def conversation_close_by_agent(*, conversation_id: UUID, agent: AbstractBaseUser) -> Outcome:
+    """An agent closes a conversation from the inbox, now; closing a closed one changes nothing."""
+    return conversation_close(
+        conversation_id=conversation_id, timestamp=timezone.now(), agent=agent
+    )
 
 
 def conversation_reopen(*, conversation_id: UUID, agent: AbstractBaseUser) -> Outcome:
