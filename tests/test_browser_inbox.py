@@ -289,8 +289,12 @@ def test_a_long_thread_opens_at_its_end_and_loads_earlier_messages_on_scroll_up(
         page.wait_for_function(f"document.querySelectorAll('{bubbles}').length === {expected}")
     texts = page.eval_on_selector_all(f"{bubbles} p", "els => els.map(e => e.textContent)")
     assert texts == [f"mensagem {n}" for n in range(120)]
-    # One separator per day, however many pages it took to load.
-    days = page.eval_on_selector_all(
-        "#messages .day-separator", "els => els.map(e => e.dataset.day)"
+    # One separator per day, however many pages it took to load. The page joins them once
+    # htmx has settled the swap, a moment after the bubbles are in: wait for it.
+    page.wait_for_function(
+        """() => {
+            const days = [...document.querySelectorAll('#messages .day-separator')]
+                .map(e => e.dataset.day);
+            return days.length > 0 && days.length === new Set(days).size;
+        }"""
     )
-    assert days and len(days) == len(set(days))
