@@ -1,14 +1,27 @@
-"""The message text index, one per database back-end, behind one question: which messages
-contain these words?
+"""The message text index, one per database back-end, behind two questions: how many
+messages contain these words, and which conversations have one?
 
-SQLite uses an FTS5 table (`inbox_message_fts`) kept in sync with `inbox_message` by
-triggers; PostgreSQL a GIN full-text index over `inbox_unaccent(content)`. Both are created
-by migration 0002_inbox_ui. Both fold case and accents, so `acao` finds `ação`, and treat
-every word of three letters or more as a prefix, so results appear while the agent is
-still typing.
+SQLite uses an FTS5 table (`inbox_message_fts`, migration 0002_inbox_ui) kept in sync with
+`inbox_message` by triggers; PostgreSQL a GIN index over the stored column
+`inbox_message.search_vector` (migration 0003_search_vector). Both fold case and accents, so
+`acao` finds `ação`, and treat every word of three letters or more as a prefix, so results
+appear while the agent is still typing.
+
+A search is answered in one of two ways, chosen by how many messages match (`is_broad`):
+
+- narrow (fewer than BROAD_HITS messages): the index lists the matching conversations, and
+  the list is those, newest activity first. Cost grows with the matches, which are few.
+- broad: listing every match costs too much (a common word is in a hundred thousand of a
+  million messages), so the list walks the conversations newest activity first and keeps
+  those with a matching message (`conversation_has_match_sql`), stopping at a page. Cost
+  grows with the page, and a common word fills it quickly.
+
+Neither plan is left to the databases' planners: PostgreSQL guesses thousands of matches
+for a word it has never seen, and walks all 100,000 conversations to find none.
 """
 
 import re
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -18,10 +31,12 @@ _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 8
 MAX_TERM_LENGTH = 64
 
-
 # Shorter words are matched whole: as prefixes, one or two letters match nearly every
 # message, and the search would cost a scan of the index.
 MIN_PREFIX_LENGTH = 3
+
+# From this many matching messages a search walks the list instead of listing the matches.
+BROAD_HITS = 2000
 
 
 def search_terms(q: str) -> list[str]:
@@ -33,16 +48,73 @@ def _as_prefix(term: str) -> bool:
     return len(term) >= MIN_PREFIX_LENGTH
 
 
+def _query(terms: list[str]) -> str:
+    """The index's query for messages containing every term."""
+    if connection.vendor == "postgresql":
+        return " & ".join(term + (":*" if _as_prefix(term) else "") for term in terms)
+    return " ".join(f'"{term}"' + ("*" if _as_prefix(term) else "") for term in terms)
+
+
+def _matching_messages_sql() -> str:
+    """SQL for the messages matching the query in %s: rowids on SQLite, rows on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        return (
+            "SELECT conversation_id FROM inbox_message "
+            "WHERE search_vector @@ to_tsquery('simple'::regconfig, inbox_unaccent(%s))"
+        )
+    return "SELECT rowid FROM inbox_message_fts WHERE inbox_message_fts MATCH %s"
+
+
+def _is_broad(terms: list[str]) -> bool:
+    """Whether at least BROAD_HITS messages match: counted by the index, and only that far."""
+    sql = f"SELECT COUNT(*) FROM ({_matching_messages_sql()} LIMIT %s) AS hits"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_query(terms), BROAD_HITS])
+        return cursor.fetchone()[0] >= BROAD_HITS
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A search, ready to narrow the list: its words and how to look for them."""
+
+    terms: list[str]
+    broad: bool
+
+
+def plan(q: str) -> Plan | None:
+    """The plan for an agent's query (one query to the index), or None when it has no words
+    and narrows nothing."""
+    terms = search_terms(q)
+    return Plan(terms=terms, broad=_is_broad(terms)) if terms else None
+
+
 def matching_conversation_ids_sql(terms: list[str]) -> tuple[str, list[str]]:
     """SQL selecting the ids of conversations with a message containing every term."""
     if connection.vendor == "postgresql":
-        return (
-            "SELECT conversation_id FROM inbox_message WHERE "
-            "to_tsvector('simple'::regconfig, inbox_unaccent(content)) "
-            "@@ to_tsquery('simple'::regconfig, inbox_unaccent(%s))",
-            [" & ".join(term + (":*" if _as_prefix(term) else "") for term in terms)],
-        )
+        return _matching_messages_sql(), [_query(terms)]
     return (
         "SELECT conversation_id FROM inbox_message_fts WHERE inbox_message_fts MATCH %s",
-        [" ".join(f'"{term}"' + ("*" if _as_prefix(term) else "") for term in terms)],
+        [_query(terms)],
+    )
+
+
+def conversation_has_match_sql(terms: list[str], table: str) -> tuple[str, list[str]]:
+    """A condition on each row of `table` (inbox_conversation): it has a message containing
+    every term. Checked through the thread index, conversation by conversation.
+
+    Only table names from the code are formatted into these SQL strings; the agent's words
+    are always a bound parameter."""
+    if connection.vendor == "postgresql":
+        return (
+            f'EXISTS (SELECT 1 FROM inbox_message AS m WHERE m.conversation_id = "{table}"."id" '  # noqa: S608
+            "AND m.search_vector @@ to_tsquery('simple'::regconfig, inbox_unaccent(%s)))",
+            [_query(terms)],
+        )
+    # The matching rowids are gathered once into a temporary index, and each conversation's
+    # messages are looked up in it. The unary + keeps SQLite from the opposite plan, which
+    # looks up every matching rowid in every conversation.
+    return (
+        f'EXISTS (SELECT 1 FROM inbox_message AS m WHERE m.conversation_id = "{table}"."id" '  # noqa: S608
+        f"AND +m.rowid IN ({_matching_messages_sql()}))",
+        [_query(terms)],
     )

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from inbox import search
 from inbox.models import Conversation, Message
-from inbox.search import matching_conversation_ids_sql, search_terms
 
 PAGE_SIZE = 50
 
@@ -52,14 +53,20 @@ def cursor_decode(cursor: str) -> tuple[datetime, UUID]:
     return decoded
 
 
-def _matching(queryset: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
-    """Narrow to conversations with a message containing every word of `q` (through the
-    text index; a query without words narrows nothing)."""
-    terms = search_terms(q)
-    if not terms:
+def _plan(q: str | search.Plan | None) -> search.Plan | None:
+    return search.plan(q) if isinstance(q, str) else q
+
+
+def _matching(queryset: QuerySet[Conversation], plan: search.Plan | None) -> QuerySet[Conversation]:
+    """Narrow to conversations with a message containing every word searched for (through
+    the text index; no plan narrows nothing). See inbox/search.py for the two plans."""
+    if plan is None:
         return queryset
-    sql, params = matching_conversation_ids_sql(terms)
-    # The SQL is fixed text; the agent's words travel only as a bound parameter.
+    # The SQL is fixed text; the agent's words travel only as bound parameters.
+    if plan.broad:
+        sql, params = search.conversation_has_match_sql(plan.terms, Conversation._meta.db_table)
+        return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
+    sql, params = search.matching_conversation_ids_sql(plan.terms)
     return queryset.filter(id__in=RawSQL(sql, params))  # noqa: S611
 
 
@@ -67,7 +74,7 @@ def conversation_list(
     *,
     status: str | None = None,
     cursor: str | None = None,
-    q: str = "",
+    q: str | search.Plan | None = "",
     page_size: int = PAGE_SIZE,
 ) -> Page:
     """Conversations, newest activity first, one keyset page at a time.
@@ -79,7 +86,7 @@ def conversation_list(
     queryset: QuerySet[Conversation] = Conversation.objects.select_related("last_message")
     if status is not None:
         queryset = queryset.filter(status=status)
-    queryset = _matching(queryset, q)
+    queryset = _matching(queryset, _plan(q))
     if cursor:
         when, ident = cursor_decode(cursor)
         queryset = queryset.filter(
@@ -90,24 +97,93 @@ def conversation_list(
     return Page(conversations=rows[:page_size], next_cursor=next_cursor)
 
 
-def conversation_counts(*, q: str = "") -> dict[str, int]:
+@dataclass(frozen=True)
+class TabCounts:
+    """How many conversations each filter tab holds. While searching, a count stops at
+    SEARCH_COUNT_LIMIT: `capped` names the tabs holding more (shown as "100+")."""
+
+    open: int
+    closed: int
+    capped: frozenset[str] = frozenset()
+
+    @property
+    def all(self) -> int:
+        return self.open + self.closed
+
+    def label(self, tab: str) -> str:
+        count = getattr(self, tab)
+        capped = tab in self.capped or (tab == "all" and bool(self.capped))
+        return f"{count}+" if capped else str(count)
+
+
+# While searching, the tabs count matching conversations up to this many each: exact counts
+# of a common word cost a pass over every match (see inbox/search.py).
+SEARCH_COUNT_LIMIT = 100
+
+
+def conversation_counts(*, q: str | search.Plan | None = "") -> TabCounts:
     """How many conversations each filter tab holds, in one aggregate query."""
-    # GROUP BY status reads only the (status, ...) index, never the rows.
+    plan = _plan(q)
+    if plan is None:
+        return _all_counts()
+    if plan.broad:
+        return _search_counts_capped(plan.terms)
     by_status = dict(
-        _matching(Conversation.objects.all(), q)
+        _matching(Conversation.objects.all(), plan)
         .order_by()
         .values_list("status")
         .annotate(n=Count("*"))
     )
-    open_count = by_status.get(Conversation.Status.OPEN, 0)
-    closed_count = by_status.get(Conversation.Status.CLOSED, 0)
-    return {"open": open_count, "closed": closed_count, "all": open_count + closed_count}
+    return _capped(
+        {
+            "open": by_status.get(Conversation.Status.OPEN, 0),
+            "closed": by_status.get(Conversation.Status.CLOSED, 0),
+        }
+    )
+
+
+def _all_counts() -> TabCounts:
+    """Every conversation by state."""
+    # GROUP BY status reads only the (status, ...) index, never the rows.
+    by_status = dict(Conversation.objects.order_by().values_list("status").annotate(n=Count("*")))
+    return TabCounts(
+        open=by_status.get(Conversation.Status.OPEN, 0),
+        closed=by_status.get(Conversation.Status.CLOSED, 0),
+    )
+
+
+def _capped(counts: dict[str, int]) -> TabCounts:
+    over = frozenset(tab for tab, n in counts.items() if n > SEARCH_COUNT_LIMIT)
+    clamped = {tab: min(n, SEARCH_COUNT_LIMIT) for tab, n in counts.items()}
+    return TabCounts(**clamped, capped=over)
+
+
+def _search_counts_capped(terms: list[str]) -> TabCounts:
+    """Per state, the matching conversations up to one past the limit: each count stops
+    walking as soon as it has enough. Both in one query."""
+    table = Conversation._meta.db_table
+    condition, params = search.conversation_has_match_sql(terms, table)
+    one_state = (
+        f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" WHERE "{table}"."status" = %s '  # noqa: S608
+        f"AND {condition} LIMIT %s) AS matched"
+    )
+    limit = SEARCH_COUNT_LIMIT + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ({one_state}), ({one_state})",
+            [Conversation.Status.OPEN, *params, limit, Conversation.Status.CLOSED, *params, limit],
+        )
+        open_count, closed_count = cursor.fetchone()
+    return _capped({"open": open_count, "closed": closed_count})
 
 
 def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
     """Whether this conversation belongs in the list of an agent searching for `q`: the
     same index and rules as the list's search. Every conversation matches an empty query."""
-    return _matching(Conversation.objects.filter(pk=conversation_id), q).exists()
+    terms = search.search_terms(q)
+    # One conversation: checking its own messages beats listing every match.
+    plan = search.Plan(terms=terms, broad=True) if terms else None
+    return _matching(Conversation.objects.filter(pk=conversation_id), plan).exists()
 
 
 def conversation_get(*, conversation_id: UUID) -> Conversation | None:

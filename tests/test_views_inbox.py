@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inbox import selectors, services
+from inbox import search, selectors, services
 from inbox.models import Conversation, Message
 from tests.conftest import T0
 
@@ -46,6 +46,13 @@ def make_conversation(
 def row_ids(response) -> list[str]:
     """The conversation rows in the list, in page order."""
     return re.findall(r'<li id="conversation-([0-9a-f-]{36})"', response.content.decode())
+
+
+def tab_counts(response) -> dict[str, str]:
+    """Each filter tab's count, as the agent reads it ("3", or "100+" while searching)."""
+    return dict(
+        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>([\d+]+)<', response.text, re.S)
+    )
 
 
 def message_ids(response) -> list[str]:
@@ -111,10 +118,7 @@ def test_each_filter_tab_lists_its_conversations(agent_client, open_and_closed, 
 
 def test_the_tabs_show_their_counts(agent_client, open_and_closed):
     response = agent_client.get("/")
-    counts = dict(
-        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>(\d+)<', response.text, re.S)
-    )
-    assert counts == {"open": "2", "closed": "1", "all": "3"}
+    assert tab_counts(response) == {"open": "2", "closed": "1", "all": "3"}
 
 
 @pytest.mark.parametrize(
@@ -134,6 +138,16 @@ def test_an_empty_filter_says_so(agent_client, params, text):
 # --- Search -----------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["narrow", "broad"])
+def search_plan(request, monkeypatch) -> str:
+    """Runs a search test under each of the search's two plans (inbox/search.py): the broad
+    one, which walks the list, is taken from the first matching message on."""
+    if request.param == "broad":
+        monkeypatch.setattr(search, "BROAD_HITS", 1)
+    return request.param
+
+
+@pytest.mark.usefixtures("search_plan")
 def test_search_ignores_accents_and_case(agent_client):
     hit = make_conversation(contents=("Preciso de uma AÇÃO rápida",))
     make_conversation(contents=("Nada a ver",))
@@ -142,6 +156,7 @@ def test_search_ignores_accents_and_case(agent_client):
         assert row_ids(response) == [str(hit.id)], q
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_search_needs_every_word_and_reads_words_as_prefixes(agent_client):
     both = make_conversation(contents=("plano premium por favor",))
     make_conversation(contents=("plano básico",))
@@ -149,29 +164,30 @@ def test_search_needs_every_word_and_reads_words_as_prefixes(agent_client):
     assert row_ids(agent_client.get("/", {"q": "plano"})) != []
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_search_matches_words_of_one_or_two_letters_whole(agent_client):
     whole = make_conversation(contents=("chego de manhã",))
     make_conversation(contents=("machuquei o dedo",))
     assert row_ids(agent_client.get("/", {"q": "de"})) == [str(whole.id)]
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_search_combines_with_the_filter_and_counts_what_matches(agent_client):
     closed = make_conversation(contents=("reembolso",), closed=True)
     make_conversation(contents=("reembolso",))
     make_conversation(contents=("outra coisa",))
     response = agent_client.get("/", {"q": "reembolso", "status": "closed"})
     assert row_ids(response) == [str(closed.id)]
-    counts = dict(
-        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>(\d+)<', response.text, re.S)
-    )
-    assert counts == {"open": "1", "closed": "1", "all": "2"}
+    assert tab_counts(response) == {"open": "1", "closed": "1", "all": "2"}
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_search_finds_a_word_in_any_message_of_the_thread(agent_client):
     conversation = make_conversation(contents=("primeira mensagem", "segunda", "terceira"))
     assert row_ids(agent_client.get("/", {"q": "primeira"})) == [str(conversation.id)]
 
 
+@pytest.mark.usefixtures("search_plan")
 @pytest.mark.parametrize("q", ['"', "*", "AND", "NEAR(", "a:b", "' OR 1=1 --", "%", "(", "ç^"])
 def test_search_syntax_characters_never_break_the_page(agent_client, q):
     make_conversation(contents=("AND or NEAR things",))
@@ -179,6 +195,7 @@ def test_search_syntax_characters_never_break_the_page(agent_client, q):
     assert response.status_code == 200
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_a_search_without_matches_says_so_and_escapes_the_query(agent_client):
     make_conversation()
     response = agent_client.get("/", {"q": "<b>zzz</b>"})
@@ -188,9 +205,36 @@ def test_a_search_without_matches_says_so_and_escapes_the_query(agent_client):
     assert "<b>zzz</b>" not in response.text
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_search_with_only_punctuation_lists_everything(agent_client):
     make_conversation()
     assert len(row_ids(agent_client.get("/", {"q": "?!"}))) == 1
+
+
+@pytest.mark.usefixtures("search_plan")
+def test_search_counts_stop_at_the_limit(agent_client, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_LIMIT", 2)
+    for n in range(3):
+        make_conversation(minutes=n, contents=("segunda via do boleto",))
+    make_conversation(minutes=5, contents=("boleto pago",), closed=True)
+    make_conversation(minutes=6, contents=("outra coisa",))
+    assert tab_counts(agent_client.get("/", {"q": "boleto"})) == {
+        "open": "2+",
+        "closed": "1",
+        "all": "3+",
+    }
+    # The list itself is not capped, and without a search the counts are exact.
+    assert len(row_ids(agent_client.get("/", {"q": "boleto", "status": "all"}))) == 4
+    assert tab_counts(agent_client.get("/")) == {"open": "4", "closed": "1", "all": "5"}
+
+
+def test_a_search_walks_the_list_once_enough_messages_match(db, monkeypatch):
+    monkeypatch.setattr(search, "BROAD_HITS", 3)
+    make_conversation(contents=("fatura", "fatura atrasada"))
+    assert search.plan("fatura") == search.Plan(terms=["fatura"], broad=False)
+    make_conversation(contents=("fatura",))
+    assert search.plan("FATURA") == search.Plan(terms=["FATURA"], broad=True)
+    assert search.plan("?!") is None
 
 
 def test_conversation_matches_uses_the_same_index(db):
@@ -202,6 +246,7 @@ def test_conversation_matches_uses_the_same_index(db):
     assert not selectors.conversation_matches(conversation_id=uuid.uuid4(), q="")
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_the_index_follows_message_deletes(agent_client):
     conversation = make_conversation(contents=("palavra única",))
     conversation.delete()
@@ -233,6 +278,7 @@ def test_pages_hold_fifty_rows_and_end_exactly(agent_client, count, sizes):
     assert [row for page in pages for row in page] == [str(c.id) for c in reversed(made)]
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_paging_keeps_the_filter_and_the_search(agent_client):
     matching = [make_conversation(minutes=n, contents=("pedido",)) for n in range(55)]
     for n in range(10):
@@ -495,6 +541,7 @@ def queries_per_page(client: Client, conversation: Conversation) -> list[int]:
     return counts
 
 
+@pytest.mark.usefixtures("search_plan")
 def test_query_counts_are_bounded_and_do_not_grow_with_the_data(
     agent_client, django_assert_max_num_queries
 ):
@@ -506,7 +553,8 @@ def test_query_counts_are_bounded_and_do_not_grow_with_the_data(
     big = make_conversation(minutes=100, contents=tuple(f"ajuda {k}" for k in range(120)))
     after = queries_per_page(agent_client, big)
     assert before == after
-    # Session, user, list page, tab counts; a thread adds the conversation and its page.
+    # Session, user, list page, tab counts (a search adds its plan); a thread adds the
+    # conversation and its page.
     for path, params in PAGES:
         url = f"/conversations/{big.id}/" if path == "thread" else path
         with django_assert_max_num_queries(6):
