@@ -9,6 +9,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inbox import selectors
 from inbox.models import Conversation, Delivery, HeldEvent, Message
 from tests.conftest import close_conversation, new_conversation, new_message
 
@@ -55,8 +56,12 @@ def deliver_and_read(client: Client, agent_client: Client, events: list[dict]) -
     conversation_id = events[0]["data"].get("conversation_id", events[0]["data"]["id"])
     state = agent_client.get(f"/api/conversations/{conversation_id}/").json()
     waiting = HeldEvent.objects.filter(applied_at__isnull=True).count()
+    # The tabs' counts, kept by trigger, agree with the conversations however they arrived.
+    counts = selectors.conversation_counts()
+    state["tab_counts"] = {"open": counts.open, "closed": counts.closed}
     for model in (Message, Conversation, HeldEvent, Delivery):
         model.objects.all().delete()
+    assert selectors.conversation_counts() == selectors.TabCounts(open=0, closed=0)
     return {"conversation": state, "held_waiting": waiting}
 
 
