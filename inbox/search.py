@@ -98,6 +98,16 @@ def matching_conversation_ids_sql(terms: list[str]) -> tuple[str, list[str]]:
     )
 
 
+def newest_matches_sql(terms: list[str], limit: int) -> tuple[str, list]:
+    """SQLite: SQL selecting the conversation ids of the newest `limit` matching messages
+    (FTS5 reads its matches in rowid order, so the newest come first at no cost)."""
+    return (
+        "SELECT conversation_id FROM inbox_message_fts WHERE inbox_message_fts MATCH %s "
+        "ORDER BY rowid DESC LIMIT %s",
+        [_query(terms), int(limit)],
+    )
+
+
 def conversation_has_match_sql(terms: list[str], table: str) -> tuple[str, list[str]]:
     """A condition on each row of `table` (inbox_conversation): it has a message containing
     every term. Checked through the thread index, conversation by conversation.

@@ -162,14 +162,22 @@ def _capped(counts: dict[str, int]) -> TabCounts:
 
 def _search_counts_capped(terms: list[str]) -> TabCounts:
     """Per state, the matching conversations up to one past the limit: each count stops
-    walking as soon as it has enough. Both in one query."""
+    walking as soon as it has enough. Both in one query.
+
+    On SQLite a sample of the newest matches usually settles both first: past the limit in
+    the sample means past it in all. Walking costs gathering every matching rowid (20 ms for
+    a word in 145,000 messages); the sample, reading a thousand."""
+    limit = SEARCH_COUNT_LIMIT + 1
+    if connection.vendor == "sqlite":
+        sampled = _sampled_counts(terms)
+        if min(sampled.values()) >= limit:
+            return _capped(sampled)
     table = Conversation._meta.db_table
     condition, params = search.conversation_has_match_sql(terms, table)
     one_state = (
         f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" WHERE "{table}"."status" = %s '  # noqa: S608
         f"AND {condition} LIMIT %s) AS matched"
     )
-    limit = SEARCH_COUNT_LIMIT + 1
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT ({one_state}), ({one_state})",
@@ -177,6 +185,25 @@ def _search_counts_capped(terms: list[str]) -> TabCounts:
         )
         open_count, closed_count = cursor.fetchone()
     return _capped({"open": open_count, "closed": closed_count})
+
+
+SEARCH_COUNT_SAMPLE = 1000
+
+
+def _sampled_counts(terms: list[str]) -> dict[str, int]:
+    """The conversations of the newest SEARCH_COUNT_SAMPLE matching messages, by state: a
+    lower bound of each count."""
+    sql, params = search.newest_matches_sql(terms, SEARCH_COUNT_SAMPLE)
+    by_status = dict(
+        Conversation.objects.filter(id__in=RawSQL(sql, params))  # noqa: S611
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("*"))
+    )
+    return {
+        "open": by_status.get(Conversation.Status.OPEN, 0),
+        "closed": by_status.get(Conversation.Status.CLOSED, 0),
+    }
 
 
 def conversation_matches(*, conversation_id: UUID, q: str) -> bool:

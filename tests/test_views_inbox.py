@@ -228,6 +228,20 @@ def test_search_counts_stop_at_the_limit(agent_client, monkeypatch):
     assert tab_counts(agent_client.get("/")) == {"open": "4", "closed": "1", "all": "5"}
 
 
+@pytest.mark.usefixtures("search_plan")
+def test_search_counts_when_both_states_pass_the_limit(agent_client, monkeypatch):
+    # On SQLite the newest matches settle these counts without walking (selectors.py).
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_LIMIT", 1)
+    for n in range(2):
+        make_conversation(minutes=n, contents=("troca de plano",))
+        make_conversation(minutes=n + 5, contents=("plano cancelado",), closed=True)
+    assert tab_counts(agent_client.get("/", {"q": "plano"})) == {
+        "open": "1+",
+        "closed": "1+",
+        "all": "2+",
+    }
+
+
 def test_a_search_walks_the_list_once_enough_messages_match(db, monkeypatch):
     monkeypatch.setattr(search, "BROAD_HITS", 3)
     make_conversation(contents=("fatura", "fatura atrasada"))
