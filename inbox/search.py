@@ -88,12 +88,20 @@ def plan(q: str) -> Plan | None:
     return Plan(terms=terms, broad=_is_broad(terms)) if terms else None
 
 
-def matching_conversation_ids_sql(terms: list[str]) -> tuple[str, list[str]]:
-    """SQL selecting the ids of conversations with a message containing every term."""
+def conversation_in_matches_sql(terms: list[str], table: str) -> tuple[str, list[str]]:
+    """A condition on each row of `table` (inbox_conversation): it is among the
+    conversations of the matching messages, gathered once from the index."""
     if connection.vendor == "postgresql":
-        return _matching_messages_sql(), [_query(terms)]
+        # ARRAY(...) makes PostgreSQL gather the matches first. Given `IN (subquery)`, it
+        # guesses thousands of matches for a rare word and walks the conversations
+        # instead: 650 ms to find none among 100,000.
+        return (
+            f'"{table}"."id" = ANY(ARRAY({_matching_messages_sql()}))',
+            [_query(terms)],
+        )
     return (
-        "SELECT conversation_id FROM inbox_message_fts WHERE inbox_message_fts MATCH %s",
+        f'"{table}"."id" IN (SELECT conversation_id FROM inbox_message_fts '  # noqa: S608
+        "WHERE inbox_message_fts MATCH %s)",
         [_query(terms)],
     )
 

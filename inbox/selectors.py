@@ -63,11 +63,12 @@ def _matching(queryset: QuerySet[Conversation], plan: search.Plan | None) -> Que
     if plan is None:
         return queryset
     # The SQL is fixed text; the agent's words travel only as bound parameters.
+    table = Conversation._meta.db_table
     if plan.broad:
-        sql, params = search.conversation_has_match_sql(plan.terms, Conversation._meta.db_table)
-        return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
-    sql, params = search.matching_conversation_ids_sql(plan.terms)
-    return queryset.filter(id__in=RawSQL(sql, params))  # noqa: S611
+        sql, params = search.conversation_has_match_sql(plan.terms, table)
+    else:
+        sql, params = search.conversation_in_matches_sql(plan.terms, table)
+    return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
 
 
 def conversation_list(
