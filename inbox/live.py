@@ -14,17 +14,22 @@ an insert is always preceded by a delete of the same id. Each also carries `data
 `data-live-version` (when its state was read) so the page drops a fragment older than one it
 already applied, whatever order two processes' pushes arrive in.
 
+A fragment is rendered only for a group with a socket in it: most threads have no viewer, and
+with no agent online a webhook renders nothing (`_publish`).
+
 A publish that fails (the channel layer's Redis is down) is logged and swallowed: the write
 is committed and the webhook must still answer 2xx. Pages catch up when they reconnect.
 """
 
+import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -55,8 +60,14 @@ def conversation_changed(conversation_id: UUID) -> None:
     conversation = _conversation(conversation_id)
     if conversation is None:
         return
-    _publish(AGENTS_GROUP, row_event(conversation, version=version, to_top=True))
-    _publish(conversation_group(conversation.id), header_event(conversation, version=version))
+    _publish(
+        {
+            AGENTS_GROUP: lambda: row_event(conversation, version=version, to_top=True),
+            conversation_group(conversation.id): lambda: header_event(
+                conversation, version=version
+            ),
+        }
+    )
 
 
 def message_added(message_id: UUID) -> None:
@@ -72,15 +83,16 @@ def message_added(message_id: UUID) -> None:
     conversation = _conversation(message.conversation_id)
     if conversation is None:
         return
-    _publish(conversation_group(conversation.id), bubble_event(message, version=version))
     _publish(
-        AGENTS_GROUP,
-        row_event(
-            conversation,
-            version=version,
-            to_top=conversation.last_message_id == message.id,
-            received=message.id if message.direction == "RECEIVED" else None,
-        ),
+        {
+            conversation_group(conversation.id): lambda: bubble_event(message, version=version),
+            AGENTS_GROUP: lambda: row_event(
+                conversation,
+                version=version,
+                to_top=conversation.last_message_id == message.id,
+                received=message.id if message.direction == "RECEIVED" else None,
+            ),
+        }
     )
 
 
@@ -208,15 +220,44 @@ def _with_attributes(fragment: str, attrs: dict[str, str]) -> str:
     return _ROOT_TAG.sub(lambda m: m.group(0) + _attributes(attrs), fragment, count=1)
 
 
-def _publish(group: str, message: dict) -> None:
-    if message.get("html") == {}:
-        return
+def _publish(builders: dict[str, Callable[[], dict]]) -> None:
+    """Build each group's message and send it, for the groups with a socket in them."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        listened = async_to_sync(_listened)(layer, list(builders))
+        messages = {group: builders[group]() for group in builders if group in listened}
+        messages = {group: m for group, m in messages.items() if m.get("html") != {}}
+        if messages:
+            async_to_sync(_send)(layer, messages)
     except Exception:
         # The write is committed; failing the request now would only make the provider
         # retry an event we already have. Pages refetch what they missed when they reconnect.
-        logger.exception("live: could not publish %s to %s", message["type"], group)
+        logger.exception("live: could not publish to %s", ", ".join(builders))
+
+
+async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
+    """The groups with at least one socket in them. A layer this cannot ask (another
+    back-end, another channels_redis) counts as listened to: the push is then only wasted."""
+    if isinstance(layer, InMemoryChannelLayer):
+        return {group for group in groups if layer.groups.get(group)}
+    group_key = getattr(layer, "_group_key", None)
+    if group_key is None or not hasattr(layer, "consistent_hash"):
+        return set(groups)
+    # channels_redis keeps a group as a sorted set of channels scored by when they joined;
+    # group_send skips those older than group_expiry, and so does this.
+    since = int(time.time()) - layer.group_expiry
+    counts = await asyncio.gather(
+        *(
+            layer.connection(layer.consistent_hash(group)).zcount(group_key(group), since, "+inf")
+            for group in groups
+        )
+    )
+    return {group for group, count in zip(groups, counts, strict=True) if count}
+
+
+async def _send(layer: BaseChannelLayer, messages: dict[str, dict]) -> None:
+    # In order: a thread's viewer gets the bubble before the row that counts it.
+    for group, message in messages.items():
+        await layer.group_send(group, message)

@@ -295,3 +295,24 @@ def test_pushed_rows_speak_the_agents_language(layer, agent_client, post_event, 
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_the_live_layer_knows_which_groups_have_sockets(layer):
+    """live.py renders only for groups with a socket: asked of either layer, the answer
+    follows joins and leaves."""
+    from channels.layers import get_channel_layer
+
+    from inbox import live
+
+    channel_layer = get_channel_layer()
+    thread, agents = live.conversation_group(uuid.uuid4()), live.AGENTS_GROUP
+
+    async def scenario() -> None:
+        assert await live._listened(channel_layer, [thread, agents]) == set()
+        channel = await channel_layer.new_channel()
+        await channel_layer.group_add(thread, channel)
+        assert await live._listened(channel_layer, [thread, agents]) == {thread}
+        await channel_layer.group_discard(thread, channel)
+        assert await live._listened(channel_layer, [thread, agents]) == set()
+
+    run(scenario)

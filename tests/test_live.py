@@ -80,13 +80,18 @@ def test_a_write_that_rolls_back_pushes_nothing(agents_group, post_event):
     assert agents_group() == []
 
 
-def test_each_event_is_rendered_once_whatever_the_audience(
-    memory_layer, post_event, monkeypatch, django_assert_max_num_queries
-):
-    ident = uuid.uuid4()
-    post_event(new_conversation(ident))
-    message = new_message(ident)
-    post_event(message)
+def join(group: str, sockets: int) -> None:
+    """`sockets` channels in `group`, as that many open pages would be."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    for _ in range(sockets):
+        async_to_sync(layer.group_add)(group, async_to_sync(layer.new_channel)())
+
+
+@pytest.fixture
+def count_renders(monkeypatch) -> list[str]:
+    """The partials live.py renders, by name, as they are rendered."""
     rendered = []
     original = live.render_to_string
 
@@ -95,19 +100,50 @@ def test_each_event_is_rendered_once_whatever_the_audience(
         return original(name, context)
 
     monkeypatch.setattr(live, "render_to_string", counting)
+    return rendered
+
+
+def test_each_event_is_rendered_once_whatever_the_audience(
+    memory_layer, post_event, count_renders, django_assert_max_num_queries
+):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    message = new_message(ident)
+    post_event(message)
+    join(live.AGENTS_GROUP, 5)
+    join(live.conversation_group(ident), 3)
+    count_renders.clear()
     with django_assert_max_num_queries(3):
         live.message_added(uuid.UUID(message["data"]["id"]))
     # Once per language the inbox speaks, however many sockets will get it.
     languages = len(settings.LANGUAGES)
-    assert sorted(rendered) == sorted(
+    assert sorted(count_renders) == sorted(
         ["inbox/index.html#conversation-row", "inbox/index.html#message"] * languages
     )
-    rendered.clear()
+    count_renders.clear()
     with django_assert_max_num_queries(1):
         live.conversation_changed(ident)
-    assert sorted(rendered) == sorted(
+    assert sorted(count_renders) == sorted(
         ["inbox/index.html#conversation-header", "inbox/index.html#conversation-row"] * languages
     )
+
+
+def test_nothing_is_rendered_for_a_group_without_sockets(
+    memory_layer, post_event, count_renders, django_assert_max_num_queries
+):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    message = new_message(ident)
+    post_event(message)
+    count_renders.clear()
+    # No agent online: no render, and no query past reading the message and its row.
+    with django_assert_max_num_queries(2):
+        live.message_added(uuid.UUID(message["data"]["id"]))
+    assert count_renders == []
+    # Agents online, nobody on this thread: the row, not the bubble.
+    join(live.AGENTS_GROUP, 2)
+    live.message_added(uuid.UUID(message["data"]["id"]))
+    assert set(count_renders) == {"inbox/index.html#conversation-row"}
 
 
 def test_a_received_message_is_marked_for_the_title_counter(agents_group, post_event):
