@@ -57,43 +57,50 @@ def conversation_changed(conversation_id: UUID) -> None:
     For writes that make the conversation the most recent activity: opened, closed, reopened.
     """
     version = _version()
-    conversation = _conversation(conversation_id)
-    if conversation is None:
-        return
-    _publish(
-        {
-            AGENTS_GROUP: lambda: row_event(conversation, version=version, to_top=True),
-            conversation_group(conversation.id): lambda: header_event(
-                conversation, version=version
-            ),
-        }
-    )
+    thread = conversation_group(conversation_id)
+
+    def build(listened: set[str]) -> dict[str, dict]:
+        conversation = _conversation(conversation_id)
+        if conversation is None:
+            return {}
+        messages = {}
+        if AGENTS_GROUP in listened:
+            messages[AGENTS_GROUP] = row_event(conversation, version=version, to_top=True)
+        if thread in listened:
+            messages[thread] = header_event(conversation, version=version)
+        return messages
+
+    _publish([AGENTS_GROUP, thread], build)
 
 
-def message_added(message_id: UUID) -> None:
+def message_added(message_id: UUID, conversation_id: UUID) -> None:
     """Push a new message: its bubble to the thread's viewers, its row to every agent.
 
     The row moves to the top only when this is the conversation's latest message; a late
     delivery of an old message updates the row where it is.
     """
     version = _version()
-    message = Message.objects.filter(pk=message_id).first()
-    if message is None:
-        return
-    conversation = _conversation(message.conversation_id)
-    if conversation is None:
-        return
-    _publish(
-        {
-            conversation_group(conversation.id): lambda: bubble_event(message, version=version),
-            AGENTS_GROUP: lambda: row_event(
+    thread = conversation_group(conversation_id)
+
+    def build(listened: set[str]) -> dict[str, dict]:
+        message = Message.objects.filter(pk=message_id).first()
+        conversation = _conversation(conversation_id) if message else None
+        if conversation is None:
+            return {}
+        messages = {}
+        # In this order: a thread's viewer gets the bubble before the row that counts it.
+        if thread in listened:
+            messages[thread] = bubble_event(message, version=version)
+        if AGENTS_GROUP in listened:
+            messages[AGENTS_GROUP] = row_event(
                 conversation,
                 version=version,
                 to_top=conversation.last_message_id == message.id,
                 received=message.id if message.direction == "RECEIVED" else None,
-            ),
-        }
-    )
+            )
+        return messages
+
+    _publish([thread, AGENTS_GROUP], build)
 
 
 def _conversation(conversation_id: UUID) -> Conversation | None:
@@ -220,21 +227,23 @@ def _with_attributes(fragment: str, attrs: dict[str, str]) -> str:
     return _ROOT_TAG.sub(lambda m: m.group(0) + _attributes(attrs), fragment, count=1)
 
 
-def _publish(builders: dict[str, Callable[[], dict]]) -> None:
-    """Build each group's message and send it, for the groups with a socket in them."""
+def _publish(groups: list[str], build: Callable[[set[str]], dict[str, dict]]) -> None:
+    """Send what `build` makes for the groups with a socket in them. Nothing is read or
+    rendered when no group has one."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        listened = async_to_sync(_listened)(layer, list(builders))
-        messages = {group: builders[group]() for group in builders if group in listened}
-        messages = {group: m for group, m in messages.items() if m.get("html") != {}}
+        listened = async_to_sync(_listened)(layer, groups)
+        if not listened:
+            return
+        messages = {group: m for group, m in build(listened).items() if m.get("html") != {}}
         if messages:
             async_to_sync(_send)(layer, messages)
     except Exception:
         # The write is committed; failing the request now would only make the provider
         # retry an event we already have. Pages refetch what they missed when they reconnect.
-        logger.exception("live: could not publish to %s", ", ".join(builders))
+        logger.exception("live: could not publish to %s", ", ".join(groups))
 
 
 async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
@@ -258,6 +267,5 @@ async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
 
 
 async def _send(layer: BaseChannelLayer, messages: dict[str, dict]) -> None:
-    # In order: a thread's viewer gets the bubble before the row that counts it.
     for group, message in messages.items():
         await layer.group_send(group, message)
