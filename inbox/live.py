@@ -234,7 +234,11 @@ def _publish(groups: list[str], build: Callable[[set[str]], dict[str, dict]]) ->
     if layer is None:
         return
     try:
-        listened = async_to_sync(_listened)(layer, groups)
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its groups are a dict in this process: no trip to the event loop to read them.
+            listened = _listened_in_memory(layer, groups)
+        else:
+            listened = async_to_sync(_listened)(layer, groups)
         if not listened:
             return
         messages = {group: m for group, m in build(listened).items() if m.get("html") != {}}
@@ -250,7 +254,7 @@ async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
     """The groups with at least one socket in them. A layer this cannot ask (another
     back-end, another channels_redis) counts as listened to: the push is then only wasted."""
     if isinstance(layer, InMemoryChannelLayer):
-        return {group for group in groups if layer.groups.get(group)}
+        return _listened_in_memory(layer, groups)
     group_key = getattr(layer, "_group_key", None)
     if group_key is None or not hasattr(layer, "consistent_hash"):
         return set(groups)
@@ -264,6 +268,10 @@ async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
         )
     )
     return {group for group, count in zip(groups, counts, strict=True) if count}
+
+
+def _listened_in_memory(layer: InMemoryChannelLayer, groups: list[str]) -> set[str]:
+    return {group for group in groups if layer.groups.get(group)}
 
 
 async def _send(layer: BaseChannelLayer, messages: dict[str, dict]) -> None:
