@@ -5,6 +5,7 @@ import logging
 import random
 import socket
 import sqlite3
+import threading
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -229,3 +230,41 @@ def test_sqlite_locked_past_the_busy_timeout_answers_503_and_stores_nothing():
     assert response.status_code == 503
     assert "Retry-After" in response
     assert Conversation.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_deliveries_in_one_process_queue_for_each_other():
+    """They wait on this process's writer lock (woken at once), up to the busy timeout."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer lock is SQLite's")
+    from inbox import webhook
+
+    options = connection.settings_dict["OPTIONS"]
+    saved_timeout = options["timeout"]
+    answers = []
+    webhook._sqlite_writer.acquire()  # another delivery, writing
+    try:
+        waiting = threading.Thread(
+            target=lambda: answers.append(
+                Client().post("/webhook/", new_conversation(), content_type="application/json")
+            )
+        )
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and Conversation.objects.count() == 0
+    finally:
+        webhook._sqlite_writer.release()
+    waiting.join(10)
+    assert answers[0].status_code == 201
+    assert Conversation.objects.count() == 1
+
+    options["timeout"] = 0.2
+    webhook._sqlite_writer.acquire()
+    try:
+        response = Client().post("/webhook/", new_conversation(), content_type="application/json")
+    finally:
+        webhook._sqlite_writer.release()
+        options["timeout"] = saved_timeout
+    assert response.status_code == 503
+    assert "Retry-After" in response
+    assert Conversation.objects.count() == 1
