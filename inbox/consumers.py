@@ -19,8 +19,11 @@ from inbox import live, selectors
 # The inbox's `?status=` values, and the conversation states each one lists.
 STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
 DEFAULT_STATUS = "open"
-# The channel layer's messages live.py sends; each becomes one frame to the page.
-PUSHED = {"row.changed", "fragment"}
+# The channel layer's messages live.py sends: a frame to the page, or the end of the socket.
+PUSHED = {"row.changed", "fragment", "session.ended"}
+# The close code for a session that logged out: the page goes to the login form rather
+# than reconnecting (4000-4999 are the application's own codes).
+SESSION_ENDED = 4401
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
@@ -33,6 +36,11 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.language = _language(self.scope)
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.joined: list[str] = []
+        # Not a view's group: kept whatever the page views, until the socket closes.
+        session_key = self.scope["session"].session_key
+        self.session_group = live.session_group(session_key) if session_key else None
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self._follow(
             status=params.get("status", [DEFAULT_STATUS])[0],
             query=params.get("q", [""])[0],
@@ -43,6 +51,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "session_group", None):
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
         """Channels closes stale database connections before handling any message, through
@@ -90,6 +100,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def fragment(self, event: dict) -> None:
         await self.send(text_data=event["html"][self.language])
+
+    async def session_ended(self, event: dict) -> None:
+        await self.close(code=SESSION_ENDED)
 
 
 @database_sync_to_async

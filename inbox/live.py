@@ -51,6 +51,18 @@ def conversation_group(conversation_id: UUID | str) -> str:
     return f"inbox.conversation.{conversation_id}"
 
 
+def session_group(session_key: str) -> str:
+    """The sockets opened under one login session (session keys are [a-z0-9]+)."""
+    return f"inbox.session.{session_key}"
+
+
+def session_ended(session_key: str) -> None:
+    """Close the sockets of a session that logged out: they would go on receiving every
+    conversation's pushes until their tabs closed. Other sessions of the agent keep theirs."""
+    group = session_group(session_key)
+    _publish([group], lambda listened: {group: {"type": "session.ended"}})
+
+
 def conversation_changed(conversation_id: UUID) -> None:
     """Push a conversation's row to every agent and its header to the thread's viewers.
 

@@ -285,3 +285,21 @@ def test_a_held_message_appears_when_its_conversation_arrives(page: Page, serve,
     expect(row).to_contain_text("Cheguei antes da conversa", timeout=LIVE)
     row.locator("a").click()
     expect(page.locator("#messages > [id^=message-]")).to_have_count(1, timeout=LIVE)
+
+
+def test_logging_out_in_another_tab_sends_this_one_to_the_login_form(
+    page: Page, serve, agent_client
+):
+    server = serve()
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/?status=all")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    other_tab = page.context.new_page()  # the same session, as another tab of this browser
+    other_tab.goto(f"{server.url}/")
+    other_tab.get_by_role("button", name="Log out").click()
+    other_tab.wait_for_url("**/accounts/login/**", timeout=LIVE)
+    # The first tab's socket is closed by the server and the page goes to log in again,
+    # instead of reconnecting and receiving every conversation's pushes while logged out.
+    page.wait_for_url("**/accounts/login/?next=%2F%3Fstatus%3Dall", timeout=LIVE)
+    assert post(server.url, new_conversation(uuid.uuid4())) == 201
+    expect(page.locator("form input[name=username]")).to_be_visible()

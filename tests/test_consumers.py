@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from inbox import consumers
 from project.asgi import application
 from tests.conftest import close_conversation, new_conversation, new_message
 
@@ -314,5 +315,30 @@ def test_the_live_layer_knows_which_groups_have_sockets(layer):
         assert await live._listened(channel_layer, [thread, agents]) == {thread}
         await channel_layer.group_discard(thread, channel)
         assert await live._listened(channel_layer, [thread, agents]) == set()
+
+    run(scenario)
+
+
+def test_logging_out_closes_that_sessions_sockets_only(layer, agent, agent_client, session_cookie):
+    other_device = Client()
+    other_device.force_login(agent)
+    other_cookie = other_device.cookies["sessionid"].value
+
+    async def scenario():
+        tabs = [
+            communicator(cookie=session_cookie),
+            communicator("status=all", cookie=session_cookie),
+        ]
+        elsewhere = communicator(cookie=other_cookie)
+        for socket in (*tabs, elsewhere):
+            assert (await socket.connect())[0]
+        response = await sync_to_async(agent_client.post)("/accounts/logout/")
+        assert response.status_code == 302
+        for socket in tabs:
+            closed = await socket.receive_output(timeout=2)
+            assert closed == {"type": "websocket.close", "code": consumers.SESSION_ENDED}
+        # The agent's other session is still logged in, and its socket still open.
+        assert await elsewhere.receive_nothing(timeout=0.3)
+        await elsewhere.disconnect()
 
     run(scenario)

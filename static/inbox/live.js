@@ -8,6 +8,8 @@
   if (!socketElt || !window.htmx) return;
   var indicator = document.getElementById("live-status");
   var RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
+  // The server's close code for a session that logged out (inbox/consumers.py).
+  var SESSION_ENDED = 4401;
   var baseTitle = document.title;
   var unseen = new Set();
   var versions = new Map();
@@ -113,9 +115,17 @@
   );
   window.addEventListener("popstate", navigated);
   socketElt.addEventListener("htmx:wsClose", function (event) {
+    var code = event.detail.event.code;
+    if (code === SESSION_ENDED) {
+      // Logged out (in another tab, say): nothing to reconnect to; the login form, then back.
+      socketElt.remove();
+      window.location.assign(
+        "/accounts/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search)
+      );
+      return;
+    }
     show("reconnecting");
     retries += 1;
-    var code = event.detail.event.code;
     var wrapper = event.detail.socketWrapper;
     if (RETRIED_BY_EXTENSION.indexOf(code) >= 0 || !document.body.contains(socketElt)) return;
     setTimeout(function () {
