@@ -103,18 +103,25 @@ def count_renders(monkeypatch) -> list[str]:
     return rendered
 
 
-def test_each_event_is_rendered_once_whatever_the_audience(
-    memory_layer, post_event, count_renders, django_assert_max_num_queries
-):
+@pytest.fixture
+def stored_message(memory_layer, post_event) -> tuple[uuid.UUID, uuid.UUID]:
+    """A conversation and one message in it, stored through the webhook: their ids."""
     ident = uuid.uuid4()
     post_event(new_conversation(ident))
     message = new_message(ident)
     post_event(message)
+    return ident, uuid.UUID(message["data"]["id"])
+
+
+def test_each_event_is_rendered_once_whatever_the_audience(
+    stored_message, count_renders, django_assert_max_num_queries
+):
+    ident, message_id = stored_message
     join(live.AGENTS_GROUP, 5)
     join(live.conversation_group(ident), 3)
     count_renders.clear()
     with django_assert_max_num_queries(3):
-        live.message_added(uuid.UUID(message["data"]["id"]), ident)
+        live.message_added(message_id, ident)
     # Once per language the inbox speaks, however many sockets will get it.
     languages = len(settings.LANGUAGES)
     assert sorted(count_renders) == sorted(
@@ -129,20 +136,17 @@ def test_each_event_is_rendered_once_whatever_the_audience(
 
 
 def test_nothing_is_rendered_for_a_group_without_sockets(
-    memory_layer, post_event, count_renders, django_assert_max_num_queries
+    stored_message, count_renders, django_assert_max_num_queries
 ):
-    ident = uuid.uuid4()
-    post_event(new_conversation(ident))
-    message = new_message(ident)
-    post_event(message)
+    ident, message_id = stored_message
     count_renders.clear()
     # No agent online: no query, no render.
     with django_assert_max_num_queries(0):
-        live.message_added(uuid.UUID(message["data"]["id"]), ident)
+        live.message_added(message_id, ident)
     assert count_renders == []
     # Agents online, nobody on this thread: the row, not the bubble.
     join(live.AGENTS_GROUP, 2)
-    live.message_added(uuid.UUID(message["data"]["id"]), ident)
+    live.message_added(message_id, ident)
     assert set(count_renders) == {"inbox/index.html#conversation-row"}
 
 

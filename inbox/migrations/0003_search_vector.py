@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from inbox.migrations._sql import run_for_vendor
+
 # PostgreSQL: the searchable text of each message, stored once at insert in a generated
 # column instead of recomputed from the content wherever the search reads a row. The broad
 # search (inbox/search.py) checks the messages of each conversation it walks: with the
@@ -23,16 +25,12 @@ POSTGRESQL_BACKWARD = [
 ]
 
 
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for statement in statements:
-                schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("inbox", "0002_inbox_ui")]
 
-    operations = [migrations.RunPython(_run(POSTGRESQL_FORWARD), _run(POSTGRESQL_BACKWARD))]
+    operations = [
+        migrations.RunPython(
+            run_for_vendor({"postgresql": POSTGRESQL_FORWARD}),
+            run_for_vendor({"postgresql": POSTGRESQL_BACKWARD}),
+        )
+    ]

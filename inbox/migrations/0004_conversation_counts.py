@@ -1,5 +1,7 @@
 from django.db import migrations
 
+from inbox.migrations._sql import run_for_vendor
+
 # How many conversations each state holds, kept by the database itself: the inbox's filter
 # tabs show these counts on every page, and counting 100,000 rows for each page costs
 # 10-15 ms of a 50 ms budget. Triggers on inbox_conversation keep the table exact in the
@@ -90,20 +92,12 @@ POSTGRESQL_BACKWARD = [
 ]
 
 
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        for statement in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(statement)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("inbox", "0003_search_vector")]
 
     operations = [
         migrations.RunPython(
-            _run({"sqlite": SQLITE_FORWARD, "postgresql": POSTGRESQL_FORWARD}),
-            _run({"sqlite": SQLITE_BACKWARD, "postgresql": POSTGRESQL_BACKWARD}),
+            run_for_vendor({"sqlite": SQLITE_FORWARD, "postgresql": POSTGRESQL_FORWARD}),
+            run_for_vendor({"sqlite": SQLITE_BACKWARD, "postgresql": POSTGRESQL_BACKWARD}),
         )
     ]
