@@ -123,7 +123,8 @@ SEARCH_COUNT_LIMIT = 100
 
 
 def conversation_counts(*, q: str | search.Plan | None = "") -> TabCounts:
-    """How many conversations each filter tab holds, in one aggregate query."""
+    """How many conversations each filter tab holds, in one aggregate query (a search for a
+    common word on SQLite may read a sample of its newest matches first)."""
     plan = _plan(q)
     if plan is None:
         return _all_counts()
