@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -130,18 +131,20 @@ def conversation_counts(*, q: str | search.Plan | None = "") -> TabCounts:
         return _all_counts()
     if plan.broad:
         return _search_counts_capped(plan.terms)
-    by_status = dict(
-        _matching(Conversation.objects.all(), plan)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("*"))
-    )
-    return _capped(
-        {
-            "open": by_status.get(Conversation.Status.OPEN, 0),
-            "closed": by_status.get(Conversation.Status.CLOSED, 0),
-        }
-    )
+    return _capped(_count_by_state(_matching(Conversation.objects.all(), plan)))
+
+
+def _by_state(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """(status, count) rows as the tabs' counts; a state with no row has none."""
+    counted = dict(rows)
+    return {
+        "open": counted.get(Conversation.Status.OPEN, 0),
+        "closed": counted.get(Conversation.Status.CLOSED, 0),
+    }
+
+
+def _count_by_state(queryset: QuerySet[Conversation]) -> dict[str, int]:
+    return _by_state(queryset.order_by().values_list("status").annotate(n=Count("*")))
 
 
 def _all_counts() -> TabCounts:
@@ -149,11 +152,7 @@ def _all_counts() -> TabCounts:
     (migration 0004_conversation_counts): two rows, whatever the number of conversations."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT status, n FROM inbox_conversation_count")
-        by_status = dict(cursor.fetchall())
-    return TabCounts(
-        open=by_status.get(Conversation.Status.OPEN, 0),
-        closed=by_status.get(Conversation.Status.CLOSED, 0),
-    )
+        return TabCounts(**_by_state(cursor.fetchall()))
 
 
 def _capped(counts: dict[str, int]) -> TabCounts:
@@ -196,16 +195,7 @@ def _sampled_counts(terms: list[str]) -> dict[str, int]:
     """The conversations of the newest SEARCH_COUNT_SAMPLE matching messages, by state: a
     lower bound of each count."""
     sql, params = search.newest_matches_sql(terms, SEARCH_COUNT_SAMPLE)
-    by_status = dict(
-        Conversation.objects.filter(id__in=RawSQL(sql, params))  # noqa: S611
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("*"))
-    )
-    return {
-        "open": by_status.get(Conversation.Status.OPEN, 0),
-        "closed": by_status.get(Conversation.Status.CLOSED, 0),
-    }
+    return _count_by_state(Conversation.objects.filter(id__in=RawSQL(sql, params)))  # noqa: S611
 
 
 def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
