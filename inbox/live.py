@@ -246,11 +246,7 @@ def _publish(groups: list[str], build: Callable[[set[str]], dict[str, dict]]) ->
     if layer is None:
         return
     try:
-        if isinstance(layer, InMemoryChannelLayer):
-            # Its groups are a dict in this process: no trip to the event loop to read them.
-            listened = _listened_in_memory(layer, groups)
-        else:
-            listened = async_to_sync(_listened)(layer, groups)
+        listened = _listened(layer, groups)
         if not listened:
             return
         messages = {group: m for group, m in build(listened).items() if m.get("html") != {}}
@@ -262,28 +258,30 @@ def _publish(groups: list[str], build: Callable[[set[str]], dict[str, dict]]) ->
         logger.exception("live: could not publish to %s", ", ".join(groups))
 
 
-async def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
+def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
     """The groups with at least one socket in them. A layer this cannot ask (another
     back-end, another channels_redis) counts as listened to: the push is then only wasted."""
     if isinstance(layer, InMemoryChannelLayer):
-        return _listened_in_memory(layer, groups)
-    group_key = getattr(layer, "_group_key", None)
-    if group_key is None or not hasattr(layer, "consistent_hash"):
+        # Its groups are a dict in this process: no trip to the event loop to read them.
+        return {group for group in groups if layer.groups.get(group)}
+    if not hasattr(layer, "_group_key") or not hasattr(layer, "consistent_hash"):
         return set(groups)
+    return async_to_sync(_listened_in_redis)(layer, groups)
+
+
+async def _listened_in_redis(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
     # channels_redis keeps a group as a sorted set of channels scored by when they joined;
     # group_send skips those older than group_expiry, and so does this.
     since = int(time.time()) - layer.group_expiry
     counts = await asyncio.gather(
         *(
-            layer.connection(layer.consistent_hash(group)).zcount(group_key(group), since, "+inf")
+            layer.connection(layer.consistent_hash(group)).zcount(
+                layer._group_key(group), since, "+inf"
+            )
             for group in groups
         )
     )
     return {group for group, count in zip(groups, counts, strict=True) if count}
-
-
-def _listened_in_memory(layer: InMemoryChannelLayer, groups: list[str]) -> set[str]:
-    return {group for group in groups if layer.groups.get(group)}
 
 
 async def _send(layer: BaseChannelLayer, messages: dict[str, dict]) -> None:
