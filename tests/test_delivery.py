@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -210,23 +211,35 @@ def test_an_outage_answers_503_writes_nothing_and_the_retry_is_stored():
     assert Conversation.objects.filter(pk=ident).count() == 1
 
 
+@contextmanager
+def sqlite_busy_timeout(seconds: float) -> Iterator[None]:
+    """SQLite's busy timeout, which also bounds the webhook's writer lock, set to `seconds`
+    for the block, on connections opened inside it."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options["timeout"]
+    options["timeout"] = seconds
+    connection.close()
+    try:
+        yield
+    finally:
+        connection.close()
+        options["timeout"] = saved
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sqlite_locked_past_the_busy_timeout_answers_503_and_stores_nothing():
     if connection.vendor != "sqlite":
         pytest.skip("the busy timeout is SQLite's; PostgreSQL is covered by the outage tests")
-    options = connection.settings_dict["OPTIONS"]
-    saved_timeout = options["timeout"]
-    options["timeout"] = 0.2
-    connection.close()
-    blocker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        response = Client().post("/webhook/", new_conversation(), content_type="application/json")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-        connection.close()
-        options["timeout"] = saved_timeout
+    with sqlite_busy_timeout(0.2):
+        blocker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            response = Client().post(
+                "/webhook/", new_conversation(), content_type="application/json"
+            )
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
     assert response.status_code == 503
     assert "Retry-After" in response
     assert Conversation.objects.count() == 0
@@ -239,8 +252,6 @@ def test_sqlite_deliveries_in_one_process_queue_for_each_other():
         pytest.skip("the writer lock is SQLite's")
     from inbox import webhook
 
-    options = connection.settings_dict["OPTIONS"]
-    saved_timeout = options["timeout"]
     answers = []
     webhook._sqlite_writer.acquire()  # another delivery, writing
     try:
@@ -258,13 +269,14 @@ def test_sqlite_deliveries_in_one_process_queue_for_each_other():
     assert answers[0].status_code == 201
     assert Conversation.objects.count() == 1
 
-    options["timeout"] = 0.2
-    webhook._sqlite_writer.acquire()
-    try:
-        response = Client().post("/webhook/", new_conversation(), content_type="application/json")
-    finally:
-        webhook._sqlite_writer.release()
-        options["timeout"] = saved_timeout
+    with sqlite_busy_timeout(0.2):
+        webhook._sqlite_writer.acquire()
+        try:
+            response = Client().post(
+                "/webhook/", new_conversation(), content_type="application/json"
+            )
+        finally:
+            webhook._sqlite_writer.release()
     assert response.status_code == 503
     assert "Retry-After" in response
     assert Conversation.objects.count() == 1
