@@ -105,8 +105,12 @@
   function navigated() {
     if (view() === viewed) return;
     follow();
-    // What was pushed between the new pane's fetch and the socket following it.
-    refetch();
+    // What was pushed between the new pane's fetch and the socket following it. A closed
+    // socket missed nothing yet (its next open refetches everything), and a refetch then
+    // could only swap a stale read over the agent's own next action, with no push to
+    // correct it.
+    var socket = currentSocket();
+    if (socket && socket.readyState === WebSocket.OPEN) refetch();
   }
   ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(
     function (name) {
