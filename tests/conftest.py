@@ -4,6 +4,8 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -270,3 +272,72 @@ def serve(tmp_path) -> Iterator[Callable[..., Server]]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, which it may stop, freeze or kill.
+
+    The shared Redis on 127.0.0.1:6379 is the whole suite's (and CI's): fault tests never
+    touch it. `freeze()` is SIGSTOP (a hung Redis: connections open, nothing answers),
+    `thaw()` SIGCONT, `stop()` / `start()` take it down and bring it back on the same port.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                REDIS_SERVER,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while time.monotonic() < deadline:
+            if service_reachable(self.url, 6379):
+                return
+            time.sleep(0.05)
+        pytest.fail(f"the private redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.thaw()
+            self.process.terminate()
+            self.process.wait(10)
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    """A started private Redis (see PrivateRedis); skipped, or failed under CI, without one."""
+    if not os.path.exists(REDIS_SERVER):
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: fault tests must run)")
+        pytest.skip(reason)
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
