@@ -3,7 +3,7 @@
 # Layers go from the least to the most often changed, so a code change rebuilds only the last.
 
 # --- The stylesheet: Tailwind, built by its own npm project in theme/static_src. -------------
-FROM node:20-slim AS css
+FROM node:22-slim AS css
 WORKDIR /src/theme/static_src
 COPY theme/static_src/package.json theme/static_src/package-lock.json ./
 RUN npm ci --no-audit --no-fund
