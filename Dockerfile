@@ -27,7 +27,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     DEBUG=false \
     PORT=8000
-RUN useradd --system --no-log-init --no-create-home --uid 10001 --user-group inbox
+# The group first, by number: useradd --user-group would give it the next system GID (999).
+RUN groupadd --system --gid 10001 inbox \
+    && useradd --system --no-log-init --no-create-home --uid 10001 --gid 10001 inbox
 WORKDIR /app
 COPY --from=deps /opt/venv /opt/venv
 COPY . .

@@ -136,6 +136,18 @@ def test_the_image_runs_as_a_non_root_user_in_production_mode():
     assert ("RUN", "python manage.py collectstatic --noinput") in final
 
 
+def test_the_user_and_its_group_are_both_10001():
+    # useradd --user-group would give the group the next system GID (999): USER 10001:10001
+    # would then run with a group that has no name. The group is created first, by number.
+    final = dockerfile_stages()[-1]
+    runs = " && ".join(args for instruction, args in final if instruction == "RUN")
+    assert re.search(r"groupadd --system --gid 10001 inbox\b", runs), runs
+    assert re.search(r"useradd [^&]*--uid 10001 --gid 10001 ", runs), runs
+    assert "--user-group" not in runs
+    assert runs.index("groupadd") < runs.index("useradd")
+    assert [args for instruction, args in final if instruction == "USER"][-1] == "10001:10001"
+
+
 def test_locked_dependencies_are_installed_before_the_source_is_copied():
     # A code change must not invalidate the dependency layer.
     deps = dockerfile_stages()[1]
