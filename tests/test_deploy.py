@@ -368,3 +368,52 @@ def test_an_unserialisable_extra_does_not_lose_the_line():
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "request"
     assert entry["request"].startswith("<object object")
+
+
+# --- The interpreter ----------------------------------------------------------------------
+
+# requirements.lock (the image's pins) holds only from Python 3.11.3: below it redis-py also
+# needs async-timeout, which the lock lacks, and the channel layer is then unreachable.
+OLDER_PYTHONS = [
+    "/usr/bin/python3.11",  # Debian bookworm's: 3.11.2
+    *sorted(str(path) for path in Path("/root/.pyenv/versions").glob("3.1[0-1].*/bin/python3")),
+]
+
+
+def older_python() -> str:
+    """An interpreter below 3.11.3 on this machine (Debian 12 ships 3.11.2), or skip."""
+    for candidate in OLDER_PYTHONS:
+        if not os.access(candidate, os.X_OK):
+            continue
+        version = subprocess.run(  # noqa: S603  (an interpreter of this machine)
+            [candidate, "-c", "import sys; print(*sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if version and (3, 0, 0) <= tuple(map(int, version)) < (3, 11, 3):
+            return candidate
+    pytest.skip("no Python 3 below 3.11.3 on this machine to try `make run` with")
+
+
+def test_pyproject_requires_the_python_the_lock_works_on():
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11.3"
+
+
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_make_refuses_an_older_python_with_the_reason(target, tmp_path):
+    python = older_python()
+    venv = tmp_path / "venv"
+    result = subprocess.run(  # noqa: S603
+        ["make", "--no-print-directory", target, f"PYTHON={python}", f"VENV={venv}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Python 3.11.3 or newer is needed" in result.stderr, result.stderr
+    assert python in result.stderr
+    assert not venv.exists()  # refused before anything was installed
