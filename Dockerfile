@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The inbox as it runs in production: daphne behind WhiteNoise, settings from the environment.
 # Layers go from the least to the most often changed, so a code change rebuilds only the last.
 

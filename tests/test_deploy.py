@@ -136,6 +136,13 @@ def test_the_image_runs_as_a_non_root_user_in_production_mode():
     assert ("RUN", "python manage.py collectstatic --noinput") in final
 
 
+def test_the_dockerfile_needs_no_frontend_image():
+    # A `# syntax=` directive makes BuildKit pull that frontend image from a registry before
+    # building: the build then fails where no registry is reachable, for nothing it needs.
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+
+
 def test_the_user_and_its_group_are_both_10001():
     # useradd --user-group would give the group the next system GID (999): USER 10001:10001
     # would then run with a group that has no name. The group is created first, by number.
