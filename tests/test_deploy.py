@@ -189,6 +189,8 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject():
 def test_dockerignore_keeps_local_state_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".env", ".venv", ".git", "**/node_modules", "db.sqlite3*"} <= ignored
+    # Not for the image either: pip's metadata of an editable install, and the docs' pictures.
+    assert {"*.egg-info", "docs"} <= ignored
 
 
 # --- docker-compose.yml -------------------------------------------------------------------
