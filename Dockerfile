@@ -1,9 +1,8 @@
-# syntax=docker/dockerfile:1
 # The inbox as it runs in production: daphne behind WhiteNoise, settings from the environment.
 # Layers go from the least to the most often changed, so a code change rebuilds only the last.
 
 # --- The stylesheet: Tailwind, built by its own npm project in theme/static_src. -------------
-FROM node:20-slim AS css
+FROM node:22-slim AS css
 WORKDIR /src/theme/static_src
 COPY theme/static_src/package.json theme/static_src/package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -27,7 +26,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     DEBUG=false \
     PORT=8000
-RUN useradd --system --no-log-init --no-create-home --uid 10001 --user-group inbox
+# The group first, by number: useradd --user-group would give it the next system GID (999).
+RUN groupadd --system --gid 10001 inbox \
+    && useradd --system --no-log-init --no-create-home --uid 10001 --gid 10001 inbox
 WORKDIR /app
 COPY --from=deps /opt/venv /opt/venv
 COPY . .

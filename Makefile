@@ -1,5 +1,5 @@
 # The two commands a user needs: `make run` and `make test`. Both start from a fresh clone
-# with nothing but Python 3.11+, and install what they need into .venv.
+# with nothing but Python 3.11.3+, and install what they need into .venv.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate lock demo bench css
+.PHONY: help run test lint format migrate lock demo bench css check-python
 
 help:
 	@echo "make run     serve the inbox on http://$(HOST):$(PORT) (SQLite, in-process live updates)"
@@ -19,15 +19,24 @@ help:
 	@echo "make lock    re-pin requirements.lock (the Docker image's dependencies) from pyproject.toml"
 	@echo "make css     rebuild theme/static/css/dist/styles.css with Tailwind (needs Node/npm)"
 
-$(BIN)/python:
+# requirements.lock (the image's pins, which `make run` matches) holds only from Python 3.11.3:
+# below it redis-py also needs async-timeout, which the lock lacks, and the channel layer is
+# then unreachable. Refused before anything is installed; an existing .venv is checked too.
+check-python:
+	@$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -c 'import sys; v = sys.version_info[:3]; \
+	sys.exit(0 if v >= (3, 11, 3) else "make: Python 3.11.3 or newer is needed (requirements.lock " \
+	"pins redis-py without async-timeout); %s is %d.%d.%d. Use a newer one, e.g. make run " \
+	"PYTHON=python3.12 (after rm -rf $(VENV) if it was made with this one)." % (sys.executable, *v))'
+
+$(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 
 # Stamps, so a second `make run` starts at once and a changed pyproject.toml reinstalls.
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python check-python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
+$(VENV)/.dev: pyproject.toml | $(BIN)/python check-python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(VENV)/.runtime $@
 
@@ -56,7 +65,7 @@ demo: migrate
 	echo "The simulation is over; the server keeps running until Ctrl-C."; \
 	wait $$server
 
-$(VENV)/.bench: pyproject.toml | $(BIN)/python
+$(VENV)/.bench: pyproject.toml | $(BIN)/python check-python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	touch $(VENV)/.runtime $@
 

@@ -190,6 +190,10 @@ WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.
 SHUTDOWN_TIMEOUT = env.float("SHUTDOWN_TIMEOUT", default=8.0)
 
+# bin/start (`manage.py wait_for_services`): how long a starting container waits for
+# PostgreSQL and Redis to answer before it gives up naming the one that does not.
+STARTUP_WAIT_TIMEOUT = env.float("STARTUP_WAIT_TIMEOUT", default=60.0)
+
 # Production logs are JSON lines on stdout, one object per record, for the log collector;
 # development keeps plain text. LOG_FORMAT overrides either way.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")

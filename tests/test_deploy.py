@@ -113,7 +113,9 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
 
 def test_the_image_builds_css_with_node_and_runs_on_slim_python():
     stages = dockerfile_stages()
-    assert stages[0][0][1].startswith("node:")
+    # node 22: the locked postcss-cli 12 and postcss-nested 8.0.1 declare node >= 22, and
+    # node 20 is past its end of life (npm ci on it warns EBADENGINE).
+    assert stages[0][0] == ("FROM", "node:22-slim AS css")
     assert ("RUN", "npm ci --no-audit --no-fund") in stages[0]
     assert ("RUN", "npm run build") in stages[0]
     final = stages[-1]
@@ -132,6 +134,25 @@ def test_the_image_runs_as_a_non_root_user_in_production_mode():
     assert "DEBUG=false" in env
     assert ("CMD", '["/app/bin/start"]') in final
     assert ("RUN", "python manage.py collectstatic --noinput") in final
+
+
+def test_the_dockerfile_needs_no_frontend_image():
+    # A `# syntax=` directive makes BuildKit pull that frontend image from a registry before
+    # building: the build then fails where no registry is reachable, for nothing it needs.
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+
+
+def test_the_user_and_its_group_are_both_10001():
+    # useradd --user-group would give the group the next system GID (999): USER 10001:10001
+    # would then run with a group that has no name. The group is created first, by number.
+    final = dockerfile_stages()[-1]
+    runs = " && ".join(args for instruction, args in final if instruction == "RUN")
+    assert re.search(r"groupadd --system --gid 10001 inbox\b", runs), runs
+    assert re.search(r"useradd [^&]*--uid 10001 --gid 10001 ", runs), runs
+    assert "--user-group" not in runs
+    assert runs.index("groupadd") < runs.index("useradd")
+    assert [args for instruction, args in final if instruction == "USER"][-1] == "10001:10001"
 
 
 def test_locked_dependencies_are_installed_before_the_source_is_copied():
@@ -168,6 +189,8 @@ def test_the_lock_pins_every_runtime_dependency_within_pyproject():
 def test_dockerignore_keeps_local_state_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".env", ".venv", ".git", "**/node_modules", "db.sqlite3*"} <= ignored
+    # Not for the image either: pip's metadata of an editable install, and the docs' pictures.
+    assert {"*.egg-info", "docs"} <= ignored
 
 
 # --- docker-compose.yml -------------------------------------------------------------------
@@ -354,3 +377,52 @@ def test_an_unserialisable_extra_does_not_lose_the_line():
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "request"
     assert entry["request"].startswith("<object object")
+
+
+# --- The interpreter ----------------------------------------------------------------------
+
+# requirements.lock (the image's pins) holds only from Python 3.11.3: below it redis-py also
+# needs async-timeout, which the lock lacks, and the channel layer is then unreachable.
+OLDER_PYTHONS = [
+    "/usr/bin/python3.11",  # Debian bookworm's: 3.11.2
+    *sorted(str(path) for path in Path("/root/.pyenv/versions").glob("3.1[0-1].*/bin/python3")),
+]
+
+
+def older_python() -> str:
+    """An interpreter below 3.11.3 on this machine (Debian 12 ships 3.11.2), or skip."""
+    for candidate in OLDER_PYTHONS:
+        if not os.access(candidate, os.X_OK):
+            continue
+        version = subprocess.run(  # noqa: S603  (an interpreter of this machine)
+            [candidate, "-c", "import sys; print(*sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if version and (3, 0, 0) <= tuple(map(int, version)) < (3, 11, 3):
+            return candidate
+    pytest.skip("no Python 3 below 3.11.3 on this machine to try `make run` with")
+
+
+def test_pyproject_requires_the_python_the_lock_works_on():
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert requires == ">=3.11.3"
+
+
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_make_refuses_an_older_python_with_the_reason(target, tmp_path):
+    python = older_python()
+    venv = tmp_path / "venv"
+    result = subprocess.run(  # noqa: S603
+        ["make", "--no-print-directory", target, f"PYTHON={python}", f"VENV={venv}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Python 3.11.3 or newer is needed" in result.stderr, result.stderr
+    assert python in result.stderr
+    assert not venv.exists()  # refused before anything was installed

@@ -340,3 +340,104 @@ def test_the_example_env_serves_an_agent_created_as_documented(trial_server, pag
         page.click("button[type=submit]")
         page.wait_for_selector("#conversation-list")
         assert page.url == f"http://{host}:{trial_server.port}/"
+
+
+# --- Waiting for PostgreSQL and Redis (manage.py wait_for_services, run by bin/start) -----
+
+
+def start_process(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, Path, Path]:
+    stdout_path, stderr_path = tmp / "stdout.log", tmp / "stderr.log"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603  (our own start script)
+            [str(ROOT / "bin" / "start")], env=env, stdout=stdout, stderr=stderr
+        )
+    return process, stdout_path, stderr_path
+
+
+def messages(log: Path) -> list[str]:
+    return [json.loads(line)["message"] for line in log.read_text().splitlines() if line.strip()]
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def start_env(start_database, static_root) -> dict[str, str]:
+    require_service("Redis", REDIS_URL, 6379)
+    return {
+        "PATH": BIN_PATH,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "WEBHOOK_SECRET": secrets.token_hex(32),
+        "DATABASE_URL": start_database,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "STATIC_ROOT": str(static_root),
+        "PORT": str(free_port()),
+    }
+
+
+def test_start_waits_for_a_redis_that_comes_up_late(start_env, private_redis, tmp_path):
+    """An orchestrator that starts everything at once: the app waits, then serves."""
+    private_redis.stop()
+    env = {**start_env, "REDIS_URL": private_redis.url, "STARTUP_WAIT_TIMEOUT": "30"}
+    process, stdout, stderr = start_process(env, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(m.startswith("waiting for Redis") for m in messages(stdout)):
+            assert process.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "no 'waiting for Redis' line"
+            time.sleep(0.1)
+        time.sleep(1)  # still waiting a second later, not failed
+        assert process.poll() is None, stderr.read_text()
+        private_redis.start()
+        served = Server(
+            port=int(env["PORT"]), env=env, database_url=env["DATABASE_URL"], log=stdout
+        )
+        wait_until_ready(served, process, stderr)
+    finally:
+        stop(process)
+    logged = messages(stdout)
+    where = f"127.0.0.1:{private_redis.port}"
+    assert f"waiting for Redis at {where} (up to 30 s, STARTUP_WAIT_TIMEOUT)" in logged
+    assert any(re.fullmatch(rf"Redis at {where} is ready after \d+\.\d s", m) for m in logged)
+    assert any(m.startswith("waiting for PostgreSQL at 127.0.0.1:5432") for m in logged)
+
+
+def closed_port() -> int:
+    """A port nothing listens on: connections to it are refused at once."""
+    return free_port()
+
+
+@pytest.mark.parametrize("service", ["PostgreSQL", "Redis"])
+def test_start_gives_up_naming_what_is_unreachable(service, start_env, tmp_path):
+    port = closed_port()
+    env = {**start_env, "STARTUP_WAIT_TIMEOUT": "3"}
+    if service == "PostgreSQL":
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/nothing"
+    else:
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    began = time.monotonic()
+    process, stdout, stderr = start_process(env, tmp_path)
+    try:
+        returncode = process.wait(timeout=60)
+    finally:
+        stop(process)
+    took = time.monotonic() - began
+    error = stderr.read_text()
+    assert returncode != 0
+    assert f"unreachable: {service} at 127.0.0.1:{port}" in error, error
+    other = {"PostgreSQL", "Redis"} - {service}
+    assert not any(f"{name} at" in error for name in other), error  # the other one answered
+    assert 3 <= took < 30  # it waited the timeout, and no longer than it takes to start
+    assert f"waiting for {service} at 127.0.0.1:{port} (up to 3 s, STARTUP_WAIT_TIMEOUT)" in (
+        messages(stdout)
+    )
