@@ -23,13 +23,16 @@ def _database_ping() -> None:
 
     Not the request's connection: under ASGI it belongs to a per-request thread, where a
     persistent one would outlive the probe, and a fresh connection is also the honest
-    answer to "can this process reach the database now?".
+    answer to "can this process reach the database now?". Never one from the pool either
+    (`get_new_connection()` is `pool.getconn()` there): closing it would leak the pool's
+    slot, and a probe must not take a connection a webhook is waiting for.
     """
     wrapper = connections[DEFAULT_DB_ALIAS]
+    # The pool's options are not connection parameters: get_connection_params drops them.
     params = wrapper.get_connection_params()
     if wrapper.vendor == "postgresql":
         params["connect_timeout"] = max(1, round(PROBE_TIMEOUT))
-    connection = wrapper.get_new_connection(params)
+    connection = wrapper.Database.connect(**params)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT 1")
