@@ -148,3 +148,18 @@ def test_readiness_probes_leave_the_database_pool_to_the_webhook(serve):
     status, answer, elapsed = _signed_webhook(server, secret)
     assert status == 201, answer
     assert elapsed < 1, f"the webhook waited {elapsed:.1f} s for a pooled connection"
+
+
+def test_a_database_outage_fails_the_webhook_within_the_connect_timeout(serve):
+    """The pool's own wait for a connection is bounded by DATABASE_CONNECT_TIMEOUT too, so a
+    provider hears 503 quickly instead of holding a thread for the pool's default 10 s."""
+    secret = "probe-test-secret"
+    server = serve(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/inbox",
+        DATABASE_CONNECT_TIMEOUT="2",
+        WEBHOOK_SECRET=secret,
+    )
+    status, answer, elapsed = _signed_webhook(server, secret)
+    assert status == 503, answer
+    assert answer["error"] == "store_unavailable"
+    assert elapsed < 2 + 1.5, f"the 503 took {elapsed:.1f} s"
