@@ -1,8 +1,8 @@
 """Readiness: can this process reach what it needs to serve? Cheap enough to poll often.
 
-Each probe is one round trip (a `SELECT 1`, a channel-layer message to ourselves) under a
-short timeout, and the probes run concurrently, so an answer comes within PROBE_TIMEOUT
-even when a service hangs instead of refusing.
+Each probe is one round trip (a `SELECT 1`; a PING to Redis, or a message to ourselves on the
+in-process layer) under a short timeout, and the probes run concurrently, so an answer comes
+within PROBE_TIMEOUT even when a service hangs instead of refusing.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import DEFAULT_DB_ALIAS, connections
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ async def _channel_layer_round_trip() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured")
+    if isinstance(layer, RedisChannelLayer):
+        # A PING on the layer's own pool. Never `receive`: channels-redis serves every
+        # receive in a process through one lock, which a socket waiting for pushes holds
+        # for its whole blocking pop, so the probe timed out whenever an agent was idle.
+        await asyncio.gather(*(layer.connection(i).ping() for i in range(layer.ring_size)))
+        return
     channel = await layer.new_channel("readyz")
     await layer.send(channel, {"type": "readyz.ping"})
     message = await layer.receive(channel)
