@@ -9,13 +9,18 @@
 
 import http.client
 import json
+import time
 import uuid
+from contextlib import ExitStack
 
 import pytest
 import redis
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from inbox.channel_layer import InboxChannelLayer
 from tests.conftest import WAIT_LIMIT, Server
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -72,3 +77,25 @@ def test_readyz_is_ok_while_an_agent_socket_waits_for_pushes(redis_server, sessi
         for _ in range(3):
             status, body = readyz(redis_server)
             assert status == 200, body
+
+
+def test_idle_sockets_stay_open_for_30_seconds(redis_server, session_cookie):
+    """redis-py's read timeout once equalled channels-redis's blocking pop, so the read gave
+    up first and every idle socket was closed with 1011 within about 5 s."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(agent_socket(redis_server, session_cookie)) for _ in "abc"]
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                for sock in sockets:
+                    with pytest.raises(TimeoutError):
+                        sock.recv(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+        except ConnectionClosed as closed:
+            pytest.fail(f"an idle socket was closed: {closed.rcvd}\n{redis_server.output()}")
+        assert readyz(redis_server)[0] == 200
+    assert "Timeout reading" not in redis_server.output()
+
+
+def test_a_read_timeout_within_the_blocking_pop_is_refused_at_start():
+    with pytest.raises(ImproperlyConfigured, match="socket_timeout"):
+        InboxChannelLayer(hosts=[{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 2}])

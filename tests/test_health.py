@@ -24,7 +24,7 @@ def closed_port() -> int:
 def redis_layer(url: str) -> dict:
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "inbox.channel_layer.InboxChannelLayer",
             # A prefix of its own, so a probe never meets another test's messages.
             "CONFIG": {"hosts": [url], "prefix": f"readyz-test-{uuid.uuid4().hex}"},
         }
