@@ -1,8 +1,8 @@
 """Readiness: can this process reach what it needs to serve? Cheap enough to poll often.
 
-Each probe is one round trip (a `SELECT 1`, a channel-layer message to ourselves) under a
-short timeout, and the probes run concurrently, so an answer comes within PROBE_TIMEOUT
-even when a service hangs instead of refusing.
+Each probe is one round trip (a `SELECT 1`; a PING to Redis, or a message to ourselves on the
+in-process layer) under a short timeout, and the probes run concurrently, so an answer comes
+within PROBE_TIMEOUT even when a service hangs instead of refusing.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import DEFAULT_DB_ALIAS, connections
 
 logger = logging.getLogger(__name__)
@@ -23,13 +24,16 @@ def _database_ping() -> None:
 
     Not the request's connection: under ASGI it belongs to a per-request thread, where a
     persistent one would outlive the probe, and a fresh connection is also the honest
-    answer to "can this process reach the database now?".
+    answer to "can this process reach the database now?". Never one from the pool either
+    (`get_new_connection()` is `pool.getconn()` there): closing it would leak the pool's
+    slot, and a probe must not take a connection a webhook is waiting for.
     """
     wrapper = connections[DEFAULT_DB_ALIAS]
+    # The pool's options are not connection parameters: get_connection_params drops them.
     params = wrapper.get_connection_params()
     if wrapper.vendor == "postgresql":
         params["connect_timeout"] = max(1, round(PROBE_TIMEOUT))
-    connection = wrapper.get_new_connection(params)
+    connection = wrapper.Database.connect(**params)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT 1")
@@ -42,6 +46,12 @@ async def _channel_layer_round_trip() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured")
+    if isinstance(layer, RedisChannelLayer):
+        # A PING on the layer's own pool. Never `receive`: channels-redis serves every
+        # receive in a process through one lock, which a socket waiting for pushes holds
+        # for its whole blocking pop, so the probe timed out whenever an agent was idle.
+        await asyncio.gather(*(layer.connection(i).ping() for i in range(layer.ring_size)))
+        return
     channel = await layer.new_channel("readyz")
     await layer.send(channel, {"type": "readyz.ping"})
     message = await layer.receive(channel)

@@ -113,15 +113,19 @@ else:
     # new clients (`make bench` saw 98 of 100 taken, then 503s). A pool shares a few
     # connections between those threads, and spares each request a new connection.
     pool_size = env.int("DATABASE_POOL_SIZE", default=10)
+    connect_timeout = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     DATABASES["default"]["OPTIONS"] = {
         # An unreachable server must fail a request (and /readyz) quickly, not hang it.
-        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+        "connect_timeout": connect_timeout,
     }
     if pool_size:
         DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": 1,
             "max_size": pool_size,
-            "timeout": 10,
+            # How long a request waits for a pooled connection. During an outage the pool
+            # has none to give, whatever connect_timeout says: this is then the webhook's
+            # time to its 503, so the same bound (README, "Probes and the live layer").
+            "timeout": connect_timeout,
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
@@ -133,7 +137,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis with connections fit for its blocking receive (see the module).
+            "BACKEND": "inbox.channel_layer.InboxChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="inbox"),

@@ -1,12 +1,17 @@
 """/healthz and /readyz: what a load balancer or the container's health check sees."""
 
+import http.client
+import json
 import socket
+import time
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.utils import ConnectionHandler
 
 from inbox import health
+from tests.conftest import WAIT_LIMIT, new_conversation, sign
 
 
 def closed_port() -> int:
@@ -19,7 +24,7 @@ def closed_port() -> int:
 def redis_layer(url: str) -> dict:
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "inbox.channel_layer.InboxChannelLayer",
             # A prefix of its own, so a probe never meets another test's messages.
             "CONFIG": {"hosts": [url], "prefix": f"readyz-test-{uuid.uuid4().hex}"},
         }
@@ -104,3 +109,57 @@ def test_readyz_names_both_when_both_are_unreachable(client, postgres_down, redi
 
 def test_readyz_is_get_only(client):
     assert client.post("/readyz").status_code == 405
+
+
+# Real server processes: what a container's health check and a provider see together.
+
+
+def _request(server, method: str, path: str, body: bytes = b"", headers=None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def _signed_webhook(server, secret: str) -> tuple[int, dict, float]:
+    """POST a signed NEW_CONVERSATION; its status, body and how long the answer took."""
+    body = json.dumps(new_conversation()).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
+    started = time.monotonic()
+    status, answer = _request(server, "POST", "/webhook/", body, headers)
+    return status, answer, time.monotonic() - started
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_readiness_probes_leave_the_database_pool_to_the_webhook(serve):
+    """Each probe once took a pooled connection and never gave it back: after as many
+    probes as the pool had connections, every webhook waited for the pool and got a 503."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's")
+    secret = "probe-test-secret"
+    server = serve(DATABASE_POOL_SIZE="2", WEBHOOK_SECRET=secret)
+    for _ in range(50):
+        status, answer = _request(server, "GET", "/readyz")
+        assert status == 200, answer
+    status, answer, elapsed = _signed_webhook(server, secret)
+    assert status == 201, answer
+    assert elapsed < 1, f"the webhook waited {elapsed:.1f} s for a pooled connection"
+
+
+def test_a_database_outage_fails_the_webhook_within_the_connect_timeout(serve):
+    """The pool's own wait for a connection is bounded by DATABASE_CONNECT_TIMEOUT too, so a
+    provider hears 503 quickly instead of holding a thread for the pool's default 10 s."""
+    secret = "probe-test-secret"
+    server = serve(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/inbox",
+        DATABASE_CONNECT_TIMEOUT="2",
+        WEBHOOK_SECRET=secret,
+    )
+    status, answer, elapsed = _signed_webhook(server, secret)
+    assert status == 503, answer
+    assert answer["error"] == "store_unavailable"
+    assert elapsed < 2 + 1.5, f"the 503 took {elapsed:.1f} s"

@@ -1,0 +1,46 @@
+"""The Redis channel layer, with connections that suit how channels-redis uses them.
+
+channels-redis receives with a blocking pop (`BZPOPMIN ... timeout`) and loops; redis-py
+gives up on any read after `socket_timeout`. With both at 5 s (each library's default) the
+read timed out first, the receive raised, and every idle socket was closed with 1011 within
+about 5 s. Here the pop is shorter than the read timeout, always (checked at start-up).
+
+README: "Probes and the live layer" (under Operations) says what this guarantees.
+"""
+
+from channels_redis.core import RedisChannelLayer
+from django.core.exceptions import ImproperlyConfigured
+
+# Seconds a receive blocks in Redis before it loops; an idle process pays one small round
+# trip per this many seconds.
+BLOCKING_POP_TIMEOUT = 2
+# redis-py's options for every connection to Redis.
+CONNECTION_OPTIONS: dict[str, object] = {
+    # Longer than the blocking pop, with room for a loaded event loop, so only a Redis
+    # that stopped answering times a read out.
+    "socket_timeout": BLOCKING_POP_TIMEOUT + 3,
+    # A Redis that is down or unroutable fails a connection attempt quickly.
+    "socket_connect_timeout": 2,
+    # A peer that vanished (a host or NAT gone) is found by the kernel, not never.
+    "socket_keepalive": True,
+    # A connection idle for this long is PINGed before use: one a proxy or Redis's own
+    # `timeout` closed is replaced instead of failing the command on it.
+    "health_check_interval": 30,
+}
+
+
+class InboxChannelLayer(RedisChannelLayer):
+    """channels-redis's layer with a shorter blocking pop and the connection options above."""
+
+    brpop_timeout = BLOCKING_POP_TIMEOUT
+
+    def __init__(self, hosts=None, **config: object) -> None:
+        super().__init__(hosts=hosts, **config)
+        self.hosts = [{**CONNECTION_OPTIONS, **host} for host in self.hosts]
+        for host in self.hosts:
+            timeout = host.get("socket_timeout")
+            if timeout is not None and timeout <= self.brpop_timeout:
+                raise ImproperlyConfigured(
+                    f"the channel layer's socket_timeout ({timeout} s) must be longer than "
+                    f"its blocking pop ({self.brpop_timeout} s), or idle sockets are closed"
+                )
