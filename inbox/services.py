@@ -213,13 +213,23 @@ def conversation_close(
     *, conversation_id: UUID, timestamp: datetime, agent: AbstractBaseUser | None = None
 ) -> Outcome:
     """Close a conversation at `timestamp` (by `agent`, when one closed it from the inbox);
-    closing a closed one changes nothing."""
+    closing a closed one changes nothing.
+
+    Nor does a close timestamped at or before the latest reopen by an agent: it is a replay
+    of the close the agent undid (README, "The webhook"), and must not undo the reopen.
+    """
     with _transaction():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
         if conversation.status == Conversation.Status.CLOSED:
             return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
+        if conversation.reopened_at is not None and timestamp <= conversation.reopened_at:
+            return Outcome(
+                Result.DUPLICATE,
+                f"conversation {conversation_id} was reopened at "
+                f"{conversation.reopened_at.isoformat()}, after this close",
+            )
         conversation.status = Conversation.Status.CLOSED
         conversation.closed_at = timestamp
         conversation.closed_by = agent
