@@ -7,12 +7,13 @@ Unknown keys are ignored, so a provider that adds fields does not break the webh
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils import timezone
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,10 +23,20 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
 )
 
+# The window a provider's timestamp must fall in (README, "The webhook"). Outside it a time
+# is a provider's bug, not a conversation: nothing we talk to predates 2000, and a clock a
+# day ahead of ours is wrong. It also keeps stored times far from the calendar's edges.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(hours=24)
+# Validation context of an event replayed from the held table: it was in the window when
+# it was accepted (and answered 202), so it is applied whatever the clock says now.
+_REPLAY = "replay"
 
-def _parse_timestamp(value: object) -> datetime:
+
+def _parse_timestamp(value: object, info: ValidationInfo) -> datetime:
     """ISO 8601 text; a timestamp without a zone is read in WEBHOOK_TIMEZONE."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 timestamp string")
@@ -38,9 +49,16 @@ def _parse_timestamp(value: object) -> datetime:
     try:
         # Normalised to UTC now, so a timestamp at the edge of the calendar fails here
         # with a 400 rather than later in the database.
-        return parsed.astimezone(UTC)
+        parsed = parsed.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{value!r} is out of range") from None
+    if info.context == _REPLAY:
+        return parsed
+    if parsed < EARLIEST_TIMESTAMP:
+        raise ValueError(f"{value!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%MZ}")
+    if parsed > timezone.now() + LATEST_AHEAD:
+        raise ValueError(f"{value!r} is more than 24 h ahead of the server's clock")
+    return parsed
 
 
 def _check_content(value: str) -> str:
@@ -160,6 +178,6 @@ def event_parse(body: bytes) -> Event:
 
 def event_parse_held(payload: dict) -> NewMessage | CloseConversation:
     """Rebuild a held event from the JSON it was stored as (it was valid when held)."""
-    event = _event_adapter.validate_json(json.dumps(payload))
+    event = _event_adapter.validate_json(json.dumps(payload), context=_REPLAY)
     assert not isinstance(event, NewConversation), "a NEW_CONVERSATION is never held"
     return event

@@ -33,9 +33,10 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_
 from django.conf import settings
 from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 
+from inbox.middleware import server_timezone
 from inbox.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,9 @@ def _rendered(partial: str, context: dict) -> dict[str, str]:
     """
     rendered = {}
     for language, _name in settings.LANGUAGES:
-        with translation.override(language):
+        # In the server's zone, as a page with no `tz` cookie (the browser re-renders each
+        # time in its own); a zone of ours, so a time at the calendar's edge cannot fail it.
+        with translation.override(language), timezone.override(server_timezone()):
             rendered[language] = render_to_string(f"{TEMPLATE}#{partial}", context).strip()
     return rendered
 

@@ -73,17 +73,45 @@ def _not_found(conversation_id: UUID) -> Outcome:
     return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
 
 
+def _lock_key(ident: UUID) -> None:
+    """Serialise, until the transaction ends, every write that concerns one provider id.
+
+    SQLite needs nothing: BEGIN IMMEDIATE already lets only one writer in at a time.
+    """
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(ident.bytes[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _lock_conversation_key(conversation_id: UUID) -> None:
     """Serialise every write that concerns one conversation id, even before its row exists.
 
     Without it, on PostgreSQL an event could be held just as its conversation is created
-    and drained, and wait forever. SQLite needs nothing: BEGIN IMMEDIATE already lets only
-    one writer in at a time.
+    and drained, and wait forever.
     """
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(conversation_id.bytes[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    _lock_key(conversation_id)
+
+
+def _lock_message_key(message_id: UUID) -> None:
+    """Serialise storing and holding one message id, which may name two conversations.
+
+    Taken after the conversation's key (never before), so two writers cannot deadlock:
+    each transaction takes one conversation key at most. Without it, one id delivered to
+    a known and an unknown conversation at once could be both stored and held.
+    """
+    _lock_key(message_id)
+
+
+def _message_held_elsewhere(message_id: UUID, conversation_id: UUID) -> HeldEvent | None:
+    """The waiting held message of that id for another conversation, if there is one."""
+    return (
+        HeldEvent.objects.filter(
+            event_type="NEW_MESSAGE", event_id=message_id, applied_at__isnull=True
+        )
+        .exclude(conversation_id=conversation_id)
+        .first()
+    )
 
 
 def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
@@ -128,13 +156,21 @@ def message_add(
     """Add a message to its conversation, in its place in the thread.
 
     A CLOSED conversation takes late deliveries of messages sent before it closed, and
-    refuses anything after.
+    refuses anything after. An id already held for another conversation is refused: the
+    held event was answered 202 and must be the one applied when its conversation comes.
     """
     # A savepoint of its own: a refused message rolls back its insert, and only that.
     with transaction.atomic():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
+        _lock_message_key(message_id)
+        held = _message_held_elsewhere(message_id, conversation_id)
+        if held is not None:
+            return Outcome(
+                Result.CONFLICT,
+                f"message {message_id} is already held for conversation {held.conversation_id}",
+            )
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -213,13 +249,23 @@ def conversation_close(
     *, conversation_id: UUID, timestamp: datetime, agent: AbstractBaseUser | None = None
 ) -> Outcome:
     """Close a conversation at `timestamp` (by `agent`, when one closed it from the inbox);
-    closing a closed one changes nothing."""
+    closing a closed one changes nothing.
+
+    Nor does a close timestamped at or before the latest reopen by an agent: it is a replay
+    of the close the agent undid (README, "The webhook"), and must not undo the reopen.
+    """
     with _transaction():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
         if conversation.status == Conversation.Status.CLOSED:
             return Outcome(Result.DUPLICATE, f"conversation {conversation_id} is already closed")
+        if conversation.reopened_at is not None and timestamp <= conversation.reopened_at:
+            return Outcome(
+                Result.DUPLICATE,
+                f"conversation {conversation_id} was reopened at "
+                f"{conversation.reopened_at.isoformat()}, after this close",
+            )
         conversation.status = Conversation.Status.CLOSED
         conversation.closed_at = timestamp
         conversation.closed_by = agent
@@ -288,6 +334,16 @@ def _event_apply_existing(event: NewMessage | CloseConversation) -> Outcome:
 
 def _event_hold(event: NewMessage | CloseConversation) -> Outcome:
     conversation_id = _event_conversation_id(event)
+    if isinstance(event, NewMessage):
+        # A stored id held for another conversation would only be refused when that one
+        # arrives, after the provider was told 202: refuse it now instead.
+        _lock_message_key(event.data.id)
+        stored = Message.objects.filter(pk=event.data.id).values_list("conversation_id").first()
+        if stored is not None:
+            return Outcome(
+                Result.CONFLICT,
+                f"message {event.data.id} is already stored in conversation {stored[0]}",
+            )
     payload = event.model_dump(mode="json")
     try:
         with transaction.atomic():
