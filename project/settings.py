@@ -194,6 +194,12 @@ WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.
 SHUTDOWN_TIMEOUT = env.float("SHUTDOWN_TIMEOUT", default=8.0)
+# `manage.py serve`'s read timeouts (README, "Connections, limits and shutdown"): a request's
+# headers must arrive within HTTP_HEADER_TIMEOUT seconds (an idle keep-alive connection is
+# closed after as long), and after that grace a body must average HTTP_BODY_MIN_RATE bytes
+# a second, so slow clients cannot hold connections (and file descriptors) open.
+HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=10.0)
+HTTP_BODY_MIN_RATE = env.float("HTTP_BODY_MIN_RATE", default=1024.0)
 
 # bin/start (`manage.py wait_for_services`): how long a starting container waits for
 # PostgreSQL and Redis to answer before it gives up naming the one that does not.

@@ -230,12 +230,18 @@ def serve(tmp_path) -> Iterator[Callable[..., Server]]:
 
     `serve(port=..., args=(daphne's arguments), REDIS_URL=...)`: keyword arguments in capitals
     are the server's environment; without REDIS_URL it has the in-process channel layer.
+    `preexec_fn` runs in the child before it starts (e.g. to lower its open-file limit).
     """
     from django.conf import settings
 
     started: list[Server] = []
 
-    def start(port: int | None = None, args: tuple[str, ...] = (), **env: str) -> Server:
+    def start(
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        preexec_fn: Callable[[], None] | None = None,
+        **env: str,
+    ) -> Server:
         port = port or free_port()
         log = tmp_path / f"serve-{port}-{len(started)}.log"
         environment = {
@@ -254,6 +260,7 @@ def serve(tmp_path) -> Iterator[Callable[..., Server]]:
             env=environment,
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         server = Server(process, port, log)
         started.append(server)

@@ -5,6 +5,8 @@
 - SIGTERM is a routine restart: the port stops accepting, the agents' sockets are closed with
   1012 (which the pages reconnect on), the webhook in flight is still answered, and the
   process exits cleanly (plain daphne cuts the webhook off and then hangs or crashes).
+- Keep-alive clients under load do not hold the drain open: idle connections are closed, the
+  requests in flight are answered with `Connection: close`, and nothing read is cut off.
 """
 
 import http.client
@@ -139,3 +141,62 @@ def test_sigterm_answers_the_webhook_in_flight_and_closes_sockets_with_1012(serv
     output = server.output()
     assert "Traceback" not in output
     assert "every request answered, every socket closed" in output
+
+
+def test_sigterm_drains_keep_alive_clients_under_load(serve):
+    """Providers and proxies keep connections open: the drain must not wait on them.
+
+    Every request is either answered in full (and, if 201, stored) or refused before the
+    server read it (and not stored); the server exits 0 well before SHUTDOWN_TIMEOUT.
+    """
+    shutdown_timeout = 6.0
+    server = serve(SHUTDOWN_TIMEOUT=str(shutdown_timeout))
+    answered: dict[uuid.UUID, int] = {}
+    refused: list[uuid.UUID] = []
+    lock = threading.Lock()
+
+    def provider() -> None:
+        # One persistent connection, reopened by http.client after a `Connection: close`.
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
+        while True:
+            ident = uuid.uuid4()
+            try:
+                conn.request(
+                    "POST",
+                    "/webhook/",
+                    json.dumps(new_conversation(ident)),
+                    {"Content-Type": "application/json"},
+                )
+                response = conn.getresponse()
+                response.read()
+            except ConnectionRefusedError:
+                return  # the port is closed: the drain is under way
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                with lock:
+                    refused.append(ident)
+                continue
+            with lock:
+                answered[ident] = response.status
+
+    providers = [threading.Thread(target=provider) for _ in range(4)]
+    for thread in providers:
+        thread.start()
+    deadline = time.monotonic() + WAIT_LIMIT
+    while len(answered) < 40:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    status = server.process.wait(WAIT_LIMIT)
+    took = time.monotonic() - signalled
+    for thread in providers:
+        thread.join(WAIT_LIMIT)
+
+    assert status == 0, server.output()[-3000:]
+    assert took < shutdown_timeout, f"took {took:.1f} s to drain"
+    assert set(answered.values()) == {201}
+    stored = set(Conversation.objects.values_list("pk", flat=True))
+    assert stored == set(answered), "stored and answered differ: a request was cut off"
+    assert "every request answered, every socket closed" in server.output()

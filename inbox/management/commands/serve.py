@@ -9,13 +9,21 @@ and at exit the interpreter joins that thread forever (a hang) or, while finalis
 module state out from under it (a crash, the segmentation fault seen with sockets open).
 Agents' sockets are dropped without a close frame (1006).
 
-Here SIGTERM (or SIGINT) instead:
+Here SIGTERM (or SIGINT) instead drains, as a proxy does:
 1. stops accepting connections;
 2. closes every WebSocket with 1012 (service restart), which the pages reconnect on;
-3. waits for every request in flight, and every socket's disconnect handler, to finish, up
-   to `SHUTDOWN_TIMEOUT` seconds;
-4. then stops. A second signal stops at once. If work is still stuck past the timeout, the
-   process exits without joining the stuck threads rather than hang.
+3. closes every idle keep-alive connection, and marks every other one to close after its
+   current request, whose answer says `Connection: close`: a client that keeps its
+   connection open cannot keep the server serving;
+4. waits for every request in flight (and any partly received), and every socket's
+   disconnect handler, to finish, up to `SHUTDOWN_TIMEOUT` seconds;
+5. then stops, with exit status 0. A second signal stops at once. If a request is still
+   being handled past the timeout, the process exits 1 without joining the stuck threads
+   rather than hang; one that was never completely received is simply dropped.
+
+The HTTP protocol itself is guarded too (`inbox.server.guards`: read timeouts, the body
+limit before the body is read, no form parsing in the event loop), the open-file limit is
+raised to the hard limit, and the listening socket's backlog is `LISTEN_BACKLOG`.
 """
 
 import logging
@@ -30,6 +38,9 @@ from django.core.management.base import BaseCommand
 logger = logging.getLogger("inbox.serve")
 
 SERVICE_RESTART = 1012
+# Connections the kernel queues while the server is busy accepting (Twisted's default is
+# 50, which a burst of clients overflows into dropped SYNs and retries a second later).
+LISTEN_BACKLOG = 1024
 
 
 def _graceful_server_class() -> type:
@@ -37,15 +48,58 @@ def _graceful_server_class() -> type:
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
+    from twisted.logger import globalLogPublisher
+
+    from inbox.server.guards import Guard, GuardedHTTPFactory, Limits, descriptor_watermark
+    from inbox.server.limits import EpisodeLog, RefusedConnections, raise_open_file_limit
 
     class GracefulServer(Server):
         def __init__(self, *args: object, **kwargs: object) -> None:
             kwargs["signal_handlers"] = False
             super().__init__(*args, **kwargs)
+            self.endpoints = [_with_backlog(endpoint) for endpoint in self.endpoints]
             self.listening_ports: list = []
             self.stopping = False
             self.deadline = 0.0
             self.clean = True
+            open_files = raise_open_file_limit()
+            refused = RefusedConnections(reactor.callLater, open_files)
+            shed = EpisodeLog(
+                reactor.callLater,
+                "serve: short of file descriptors (limit %d): closing the connections "
+                "slowest to send their headers",
+                "serve: closed %d more slow connections for want of file descriptors %s",
+                level=logging.WARNING,
+            )
+            globalLogPublisher.addObserver(refused)
+            self.guard = Guard(
+                Limits(
+                    header_timeout=settings.HTTP_HEADER_TIMEOUT,
+                    body_min_rate=settings.HTTP_BODY_MIN_RATE,
+                    max_body=settings.WEBHOOK_MAX_BYTES,
+                    descriptor_watermark=descriptor_watermark(open_files),
+                ),
+                on_shed=lambda: shed.hit(open_files),
+                on_accept=refused.accepted,
+            )
+            logger.info(
+                "serve: open-file limit %d; header timeout %g s; bodies at least %g bytes/s, "
+                "at most %d bytes",
+                open_files,
+                settings.HTTP_HEADER_TIMEOUT,
+                settings.HTTP_BODY_MIN_RATE,
+                settings.WEBHOOK_MAX_BYTES,
+            )
+
+        # daphne's run() builds its HTTPFactory and listens on it at once: this is the one
+        # place to put the guarded factory in its stead.
+        @property
+        def http_factory(self) -> GuardedHTTPFactory:
+            return self._http_factory
+
+        @http_factory.setter
+        def http_factory(self, daphne_factory: object) -> None:
+            self._http_factory = GuardedHTTPFactory(self, self.guard)
 
         def run(self) -> None:
             reactor.callWhenRunning(self._install_signal_handlers)
@@ -73,13 +127,16 @@ def _graceful_server_class() -> type:
             for port in self.listening_ports:
                 port.stopListening()
             sockets = self._close_sockets()
+            self.guard.drain()
             requests = [p for p in self._busy() if not isinstance(p, WebSocketProtocol)]
             logger.info(
-                "serve: %s: stopped accepting; closing %d sockets with %d; %d requests in flight",
+                "serve: %s: stopped accepting; closing %d sockets with %d and the idle "
+                "connections; %d requests in flight, %d being received",
                 reason,
                 sockets,
                 SERVICE_RESTART,
                 len(requests),
+                self.guard.receiving(),
             )
             self._stop_when_idle()
 
@@ -107,7 +164,9 @@ def _graceful_server_class() -> type:
             # A socket whose handshake was under way at the signal is closed once it opens.
             self._close_sockets()
             busy = self._busy()
-            if busy and time.monotonic() < self.deadline:
+            # A request partly received is waited for (its headers and body are under their
+            # own timeouts), but one never completely read is no harm to drop at the end.
+            if (busy or self.guard.receiving()) and time.monotonic() < self.deadline:
                 reactor.callLater(0.05, self._stop_when_idle)
                 return
             if busy:
@@ -121,6 +180,14 @@ def _graceful_server_class() -> type:
             self.stop()
 
     return GracefulServer
+
+
+def _with_backlog(endpoint: str) -> str:
+    """A Twisted endpoint description with LISTEN_BACKLOG, unless it names its own."""
+    kind = endpoint.split(":", 1)[0]
+    if kind in {"tcp", "tcp6", "ssl", "unix"} and "backlog=" not in endpoint:
+        return f"{endpoint}:backlog={LISTEN_BACKLOG}"
+    return endpoint
 
 
 class Command(BaseCommand):
