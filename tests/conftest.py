@@ -189,6 +189,41 @@ def page(browser):
     context.close()
 
 
+# What the Content-Security-Policy blocks shows in the page as a `securitypolicyviolation`
+# event; the init script runs before any of the page's own, in every document of the context.
+WATCH_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportViolation(
+    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} ` +
+    `at ${event.sourceFile || location.href}:${event.lineNumber} ${event.sample || ""}`
+  );
+}, true);
+"""
+POLICY_CONSOLE_ERRORS = ("Content Security Policy", "Content-Security-Policy", "Permissions-Policy")
+
+
+@pytest.fixture
+def violations(page) -> list[str]:
+    """What went wrong on `page`, each a line: a CSP violation, a console error about a
+    policy header, or an uncaught script error. A test that uses it ends by asserting it is
+    empty."""
+    found: list[str] = []
+
+    def report(line: str) -> None:
+        found.append(line)
+
+    page.context.expose_function("reportViolation", report)
+    page.context.add_init_script(WATCH_VIOLATIONS)
+
+    def console(message) -> None:
+        if message.type == "error" and any(p in message.text for p in POLICY_CONSOLE_ERRORS):
+            found.append(f"console: {message.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: found.append(f"uncaught: {error}"))
+    return found
+
+
 # Real server processes (`manage.py serve`), for the live-update and shutdown tests.
 # Generous bounds for a loaded 2-core machine: they only keep a broken run from hanging.
 STARTUP_LIMIT = 60

@@ -129,14 +129,18 @@ def test_filter_search_open_close_and_reopen(page, live_server, agent):
 
     page.click("a[data-filter=closed]")
     page.wait_for_url(re.compile(r"status=closed"))
-    page.wait_for_function("document.querySelectorAll('#conversation-list > li').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#conversation-list > li').length === 1"
+    )
     assert rows(page) == [str(story[4].id)]
 
     page.click("a[data-filter=all]")
     page.wait_for_url(re.compile(r"status=all"))
     page.fill("#search-q", "acao")  # finds "ação", in the first conversation only
     page.wait_for_url(re.compile(r"q=acao"))
-    page.wait_for_function("document.querySelectorAll('#conversation-list > li').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#conversation-list > li').length === 1"
+    )
     assert rows(page) == [str(story[0].id)]
     assert "status=all" in page.url
 
@@ -164,7 +168,7 @@ def test_filter_search_open_close_and_reopen(page, live_server, agent):
     page.wait_for_selector("#conversation-status[data-status=OPEN]")
     assert rows(page) == [str(story[0].id)]
     page.go_back()
-    page.wait_for_function("!document.getElementById('messages')")
+    page.wait_for_function("() => !document.getElementById('messages')")
     assert page.input_value("#search-q") == "acao"
 
 
@@ -174,7 +178,8 @@ def test_the_list_loads_more_as_the_agent_scrolls(page, live_server, agent):
     assert len(rows(page)) == 50
     page.locator("#list-more").scroll_into_view_if_needed()
     page.wait_for_function(
-        "document.querySelectorAll('#conversation-list > li[id^=conversation-]').length === 60"
+        "() => document.querySelectorAll('#conversation-list > li[id^=conversation-]')"
+        ".length === 60"
     )
     assert len(set(rows(page))) == 60
 
@@ -249,10 +254,10 @@ def test_the_language_switcher_changes_the_language(page, live_server, agent):
     tell()
     log_in(page, live_server)
     page.click("button[name=language][value=pt-br]")
-    page.wait_for_function("document.documentElement.lang === 'pt-br'")
+    page.wait_for_function("() => document.documentElement.lang === 'pt-br'")
     assert page.get_attribute("#search-q", "placeholder") == "Buscar mensagens"
     page.click("button[name=language][value=en]")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
 
 
 def test_the_empty_state_shows_only_when_the_list_is_empty(page, live_server, agent):
@@ -261,7 +266,9 @@ def test_the_empty_state_shows_only_when_the_list_is_empty(page, live_server, ag
     assert rows(page) == []
     assert page.is_visible("text=No open conversations.")
     page.click("a[data-filter=closed]")
-    page.wait_for_function("document.querySelectorAll('#conversation-list > li').length === 1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#conversation-list > li').length === 1"
+    )
     assert not page.is_visible("#list-empty")
     page.fill("#search-q", "zzz")
     page.wait_for_selector("text=No conversations match “zzz”.")
@@ -286,7 +293,9 @@ def test_a_long_thread_opens_at_its_end_and_loads_earlier_messages_on_scroll_up(
     assert page.is_visible("text=mensagem 119")
     for expected in (100, 120):
         page.locator("#messages-earlier").scroll_into_view_if_needed()
-        page.wait_for_function(f"document.querySelectorAll('{bubbles}').length === {expected}")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('{bubbles}').length === {expected}"
+        )
     texts = page.eval_on_selector_all(f"{bubbles} p", "els => els.map(e => e.textContent)")
     assert texts == [f"mensagem {n}" for n in range(120)]
     # One separator per day, however many pages it took to load. The page joins them once

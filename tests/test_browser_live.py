@@ -144,7 +144,7 @@ def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve
                 (event) => window.closeCodes.push(event.detail.event.code));
         }"""
     )
-    page.wait_for_function("window.closeCodes.includes(1000)", timeout=LIVE)
+    page.wait_for_function("() => window.closeCodes.includes(1000)", timeout=LIVE)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
     assert post(server.url, new_conversation(ident)) == 201
     expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
@@ -303,3 +303,70 @@ def test_logging_out_in_another_tab_sends_this_one_to_the_login_form(
     page.wait_for_url("**/accounts/login/?next=%2F%3Fstatus%3Dall", timeout=LIVE)
     assert post(server.url, new_conversation(uuid.uuid4())) == 201
     expect(page.locator("form input[name=username]")).to_be_visible()
+
+
+def test_the_live_inbox_runs_under_its_content_security_policy(
+    page: Page, violations: list[str], serve, agent
+):
+    # Everything an agent does in a session, watched for anything the policy blocks (and
+    # for script errors): log in, pushes, the keyboard, htmx swaps, back and forward, a
+    # socket that closes and reconnects, a close. Development settings: the policy is the
+    # same there as in production.
+    server = serve()
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert post(server.url, new_conversation(first, ts=0)) == 201
+    assert post(server.url, new_message(first, ts=1, content="Bom dia")) == 201
+    page.goto(f"{server.url}/")
+    page.fill("input[name=username]", "ana")
+    page.fill("input[name=password]", "s3cret-pass-word")
+    with page.expect_response(f"{server.url}/") as landing:
+        page.click("button[type=submit]")
+    assert "script-src 'self' 'nonce-" in landing.value.headers["content-security-policy"]
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # A push, then the keyboard opens the conversation it did not bring.
+    assert post(server.url, new_conversation(second, ts=5)) == 201
+    rows = page.locator("#conversation-list > [id^=conversation-]")
+    expect(rows.first).to_have_id(f"conversation-{second}", timeout=LIVE)
+    for key in ("j", "j", "Enter"):
+        page.keyboard.press(key)
+    expect(page).to_have_url(f"{server.url}/conversations/{first}/", timeout=LIVE)
+    bubble = uuid.uuid4()
+    assert post(server.url, new_message(first, ts=10, message_id=bubble, content="Oi")) == 201
+    expect(page.locator(f"#message-{bubble} p")).to_have_text("Oi", timeout=LIVE)
+
+    # Another thread through htmx, then back and forward: the socket follows each view.
+    page.locator(f"#conversation-{second} a").click()
+    expect(page).to_have_url(f"{server.url}/conversations/{second}/", timeout=LIVE)
+    page.go_back()
+    expect(page.locator("#conversation-thread")).to_have_attribute(
+        "data-conversation-id", str(first), timeout=LIVE
+    )
+    page.go_forward()
+    expect(page.locator("#conversation-thread")).to_have_attribute(
+        "data-conversation-id", str(second), timeout=LIVE
+    )
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+    bubble = uuid.uuid4()
+    assert post(server.url, new_message(second, ts=15, message_id=bubble, content="Tudo")) == 201
+    expect(page.locator(f"#message-{bubble} p")).to_have_text("Tudo", timeout=LIVE)
+
+    # The socket closes under the page; it reconnects and catches up.
+    page.evaluate(
+        """() => document.getElementById("live-socket")["htmx-internal-data"]
+            .webSocket.socket.close()"""
+    )
+    assert post(server.url, new_conversation(third, ts=20)) == 201
+    expect(page.locator(f"#conversation-{third}")).to_be_visible(timeout=LIVE)
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # An htmx post, a tab and a search.
+    page.click("#conversation-header button:has-text('Close')")
+    expect(page.locator("#conversation-status")).to_have_attribute("data-status", "CLOSED")
+    page.click("a[data-filter=all]")
+    page.fill("#search-q", "bom")
+    expect(page.locator("#conversation-list > li[id^=conversation-]")).to_have_count(
+        1, timeout=LIVE
+    )
+    assert violations == []

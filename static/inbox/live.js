@@ -2,11 +2,16 @@
 // extension lacks: reconnecting after ANY close (it only retries 1006/1011/1012/1013), a
 // refetch of what the page shows on every (re)open so nothing sent during a gap is lost, an
 // indicator, and a count of new received messages in the title while the tab is hidden.
+//
+// Back and forward swap in a new copy of the page's body (htmx's history restore), with a
+// new #live-socket element and its own socket: everything here looks the element up when
+// it needs it and listens on <body>, where the extension's events bubble, so the handlers
+// set up once serve every copy. Events of a removed element (its socket closing) no
+// longer reach <body>.
 (function () {
   "use strict";
-  var socketElt = document.getElementById("live-socket");
-  if (!socketElt || !window.htmx) return;
-  var indicator = document.getElementById("live-status");
+  if (!document.getElementById("live-socket") || !window.htmx || window.inboxLive) return;
+  window.inboxLive = true;
   var RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
   // The server's close code for a session that logged out (inbox/consumers.py).
   var SESSION_ENDED = 4401;
@@ -25,25 +30,43 @@
   }
   htmx.config.wsReconnectDelay = backoff;
 
+  function socketElement() {
+    return document.getElementById("live-socket");
+  }
+
+  function fromSocketElement(event) {
+    return event.target === socketElement();
+  }
+
   function show(state) {
+    var indicator = document.getElementById("live-status");
     if (!indicator) return;
     indicator.dataset.state = state;
     indicator.textContent = indicator.getAttribute("data-label-" + state) || state;
   }
 
+  // The open (or opening) socket of the page's current #live-socket, or null.
   function currentSocket() {
-    return socketElt["htmx-internal-data"].webSocket.socket;
+    var elt = socketElement();
+    var data = elt && elt["htmx-internal-data"];
+    return (data && data.webSocket && data.webSocket.socket) || null;
+  }
+
+  function isOpen(socket) {
+    return socket !== null && socket.readyState === WebSocket.OPEN;
   }
 
   function replay(messages) {
     var socket = currentSocket();
+    if (!socket) return;
     messages.forEach(function (data) {
       socket.dispatchEvent(new MessageEvent("message", { data: data }));
     });
   }
 
   function refetch() {
-    var ids = (socketElt.getAttribute("data-live-refetch") || "").split(/\s+/).filter(Boolean);
+    var elt = socketElement();
+    var ids = ((elt && elt.getAttribute("data-live-refetch")) || "").split(/\s+/).filter(Boolean);
     duringRefetch = [];
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
@@ -70,11 +93,12 @@
         duringRefetch = null;
         replay(missed);
         // "Live" only once the page has caught up with what it missed, if still connected.
-        if (currentSocket().readyState === WebSocket.OPEN) show("live");
+        if (isOpen(currentSocket())) show("live");
       });
   }
 
-  socketElt.addEventListener("htmx:wsConnecting", function () {
+  document.body.addEventListener("htmx:wsConnecting", function (event) {
+    if (!fromSocketElement(event)) return;
     show(retries ? "reconnecting" : "connecting");
   });
   // What the page views now. htmx navigates between tabs, searches and threads without a
@@ -94,10 +118,11 @@
   function follow() {
     var socket = currentSocket();
     viewed = view();
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(viewed);
+    if (isOpen(socket)) socket.send(viewed);
   }
 
-  socketElt.addEventListener("htmx:wsOpen", function () {
+  document.body.addEventListener("htmx:wsOpen", function (event) {
+    if (!fromSocketElement(event)) return;
     retries = 0;
     follow();
     refetch();
@@ -109,8 +134,7 @@
     // socket missed nothing yet (its next open refetches everything), and a refetch then
     // could only swap a stale read over the agent's own next action, with no push to
     // correct it.
-    var socket = currentSocket();
-    if (socket && socket.readyState === WebSocket.OPEN) refetch();
+    if (isOpen(currentSocket())) refetch();
   }
   ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(
     function (name) {
@@ -118,7 +142,9 @@
     }
   );
   window.addEventListener("popstate", navigated);
-  socketElt.addEventListener("htmx:wsClose", function (event) {
+  document.body.addEventListener("htmx:wsClose", function (event) {
+    if (!fromSocketElement(event)) return;
+    var socketElt = event.target;
     var code = event.detail.event.code;
     if (code === SESSION_ENDED) {
       // Logged out (in another tab, say): nothing to reconnect to; the login form, then back.
@@ -131,9 +157,9 @@
     show("reconnecting");
     retries += 1;
     var wrapper = event.detail.socketWrapper;
-    if (RETRIED_BY_EXTENSION.indexOf(code) >= 0 || !document.body.contains(socketElt)) return;
+    if (RETRIED_BY_EXTENSION.indexOf(code) >= 0) return;
     setTimeout(function () {
-      if (document.body.contains(socketElt)) wrapper.reconnect();
+      if (socketElement() === socketElt) wrapper.reconnect();
     }, backoff(retries));
   });
 
@@ -169,7 +195,8 @@
   function showCount() {
     document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
   }
-  socketElt.addEventListener("htmx:wsBeforeMessage", function (event) {
+  document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (!fromSocketElement(event)) return;
     if (duringRefetch) duringRefetch.push(event.detail.message);
     if (!document.hidden) return;
     var marker = /<!--live:received ([0-9a-f-]+)-->/g;
