@@ -354,6 +354,16 @@ def _event_hold(event: NewMessage | CloseConversation) -> Outcome:
                 timestamp=event.timestamp,
                 payload=payload,
             )
+            closed_at = _held_close_before(event)
+            if closed_at is not None:
+                # After the insert, so that a message held before its close and delivered
+                # again is still recognised (IntegrityError) and answered 202.
+                transaction.set_rollback(True)
+                return Outcome(
+                    Result.CONFLICT,
+                    f"conversation {conversation_id} closed at {closed_at.isoformat()} "
+                    "(its close is held until the conversation arrives)",
+                )
     except IntegrityError:
         held = HeldEvent.objects.get(event_type=event.type, event_id=event.data.id)
         if held.payload != payload:
@@ -369,18 +379,42 @@ def _event_hold(event: NewMessage | CloseConversation) -> Outcome:
     )
 
 
+def _held_close_before(event: NewMessage | CloseConversation) -> datetime | None:
+    """For a message, the time of its conversation's held close when that is earlier.
+
+    Such a message is refused as one after the close of a stored conversation is: held, it
+    would be answered 202 and then refused when the conversation arrives.
+    """
+    if not isinstance(event, NewMessage):
+        return None
+    closed_at = (
+        HeldEvent.objects.filter(
+            conversation_id=event.data.conversation_id,
+            event_type="CLOSE_CONVERSATION",
+            applied_at__isnull=True,
+        )
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    return closed_at if closed_at is not None and event.timestamp > closed_at else None
+
+
 def _held_events_apply(*, conversation_id: UUID) -> int:
     """Apply the events held for a conversation that has just been created.
 
-    In timestamp order, messages before a close at the same instant, so the result is the
-    one the provider would have got by delivering in order.
+    Messages first, in timestamp order, then the close. Each was answered 202 and none may
+    be thrown away now: a message timestamped after the close was held before the close
+    arrived (a later one is refused at delivery, `_held_close_before`), so it was accepted
+    while the conversation was open, and is kept, as it would be had the conversation
+    existed. For every history a provider can produce (messages before their close) this
+    is the timestamp order, the result of delivering in order.
     """
     held = list(
         HeldEvent.objects.select_for_update().filter(
             conversation_id=conversation_id, applied_at__isnull=True
         )
     )
-    held.sort(key=lambda h: (h.timestamp, h.event_type == "CLOSE_CONVERSATION", h.event_id))
+    held.sort(key=lambda h: (h.event_type == "CLOSE_CONVERSATION", h.timestamp, h.event_id))
     now = timezone.now()
     for row in held:
         outcome = _event_apply_existing(event_parse_held(row.payload))

@@ -52,8 +52,10 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
 
 
 def _signature_valid(body: bytes, header: str, secret: str) -> bool:
+    """Hex is hex in either case (some providers send upper case), compared in constant
+    time; lowering the header costs the same whatever the secret."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
+    return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
 
 
 _sqlite_writer = threading.Lock()

@@ -60,16 +60,42 @@ def test_a_close_before_the_conversation_closes_it_on_arrival_after_its_messages
     ident = uuid.uuid4()
     assert post_event(close_conversation(ident, ts=60)).status_code == 202
     assert post_event(new_message(ident, ts=60, content="at the close")).status_code == 202
-    assert post_event(new_message(ident, ts=61, content="after the close")).status_code == 202
+    # After a close that is known (held), as for a closed conversation: refused at once,
+    # rather than answered 202 and thrown away when the conversation arrives.
+    after = post_event(new_message(ident, ts=61, content="after the close"))
+    assert after.status_code == 409
+    assert "closed at" in after.json()["detail"]
     assert post_event(new_conversation(ident, ts=0)).status_code == 201
 
     body = thread_of(agent_client, ident)
     assert body["status"] == "CLOSED"
     assert body["closed_at"] == at(60)
     assert [m["content"] for m in body["messages"]] == ["at the close"]
-    refused = HeldEvent.objects.get(payload__data__content="after the close")
-    assert refused.outcome == "conflict"
-    assert refused.applied_at is not None
+    assert set(HeldEvent.objects.values_list("outcome", flat=True)) == {"created", "closed"}
+
+
+def test_a_held_message_is_kept_even_after_a_close_held_later(post_event, agent_client):
+    """Held before the close arrived, the message was accepted (202) while the conversation
+    was, as far as anyone knew, open: it is stored, as a message that arrives before the
+    close of an existing conversation is (an accepted event is never thrown away)."""
+    ident = uuid.uuid4()
+    assert post_event(new_message(ident, ts=61, content="after the close")).status_code == 202
+    assert post_event(close_conversation(ident, ts=60)).status_code == 202
+    assert post_event(new_conversation(ident, ts=0)).status_code == 201
+
+    body = thread_of(agent_client, ident)
+    assert (body["status"], body["closed_at"]) == ("CLOSED", at(60))
+    assert [m["content"] for m in body["messages"]] == ["after the close"]
+    assert set(HeldEvent.objects.values_list("outcome", flat=True)) == {"created", "closed"}
+
+
+def test_a_held_message_delivered_again_after_its_close_is_still_held_once(post_event):
+    ident = uuid.uuid4()
+    message = new_message(ident, ts=61)
+    assert post_event(message).status_code == 202
+    assert post_event(close_conversation(ident, ts=60)).status_code == 202
+    assert post_event(message).status_code == 202
+    assert HeldEvent.objects.count() == 2
 
 
 def test_a_held_event_delivered_again_is_held_once(post_event):

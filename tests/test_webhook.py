@@ -315,6 +315,24 @@ def test_correctly_signed_delivery_is_accepted(post_event, settings):
     assert post_event(new_conversation(), secret="another-secret").status_code == 401
 
 
+@pytest.mark.parametrize("case", [str.upper, lambda hex_: hex_[:32].upper() + hex_[32:]])
+def test_the_signature_hex_is_compared_whatever_its_case(client, settings, case):
+    from tests.conftest import sign
+
+    settings.WEBHOOK_SECRET = SECRET
+    body = json.dumps(new_conversation()).encode()
+    signature = "sha256=" + case(sign(body, SECRET).removeprefix("sha256="))
+    response = client.post(
+        "/webhook/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
+    )
+    assert response.status_code == 201
+    wrong = "sha256=" + case(sign(body, "another-secret").removeprefix("sha256="))
+    response = client.post(
+        "/webhook/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=wrong
+    )
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
 def test_any_method_but_post_is_refused_with_json(client, method):
     response = getattr(client, method)("/webhook/")
