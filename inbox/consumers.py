@@ -2,9 +2,15 @@
 
 The page says what it is viewing in the query string (`status`, `q`, `conversation`), with the
 same meaning as the inbox URL's, so a row is shown or removed by what that page lists.
+
+Pushes arrive as numbered batches (inbox/sender.py). The consumer keeps the last number it
+got from each origin in each group it is in; when one is missing (dropped by a sender that
+could not send it, or by channels-redis over a channel's capacity) it tells the page to
+refetch what it shows (`RESYNC`), so the page is never left behind without knowing it.
 """
 
 import json
+import time
 from urllib.parse import parse_qs
 from uuid import UUID
 
@@ -14,13 +20,20 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import HttpRequest
 from django.utils import translation
 
-from inbox import live, selectors
+from inbox import live, selectors, sender
 
 # The inbox's `?status=` values, and the conversation states each one lists.
 STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
 DEFAULT_STATUS = "open"
-# The channel layer's messages live.py sends: a frame to the page, or the end of the socket.
-PUSHED = {"row.changed", "fragment", "session.ended"}
+# The channel layer's messages the sender sends (inbox/sender.py), and the items a batch
+# holds: a frame to the page, or the end of the socket.
+PUSHED = {sender.BATCH, sender.SYNC}
+ITEMS = {"row.changed", "fragment", "session.ended"}
+# The frame that makes the page refetch its list and thread (static/inbox/live.js).
+RESYNC = "<!--live:resync-->"
+# Origins remembered per group: a process's count for a group starts over (a new origin)
+# after it was idle for a while, so old ones are let go.
+ORIGINS_KEPT = 32
 # The close code for a session that logged out: the page goes to the login form rather
 # than reconnecting (4000-4999 are the application's own codes).
 SESSION_ENDED = 4401
@@ -36,11 +49,14 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.language = _language(self.scope)
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.joined: list[str] = []
+        # Per group: when this socket joined it, and the last number seen from each origin.
+        self.joined_at: dict[str, float] = {}
+        self.seen: dict[str, dict[str, int]] = {}
         # Not a view's group: kept whatever the page views, until the socket closes.
         session_key = self.scope["session"].session_key
         self.session_group = live.session_group(session_key) if session_key else None
         if self.session_group:
-            await self.channel_layer.group_add(self.session_group, self.channel_name)
+            await self._join(self.session_group)
         await self._follow(
             status=params.get("status", [DEFAULT_STATUS])[0],
             query=params.get("q", [""])[0],
@@ -88,9 +104,52 @@ class InboxConsumer(AsyncWebsocketConsumer):
             groups.append(live.conversation_group(viewing))
         for group in set(self.joined) - set(groups):
             await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined_at.pop(group, None)
+            self.seen.pop(group, None)
         for group in set(groups) - set(self.joined):
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self._join(group)
         self.joined = groups
+
+    async def _join(self, group: str) -> None:
+        # Taken before joining: a batch sent from then on may be one this socket should get.
+        self.joined_at[group] = time.time()
+        self.seen[group] = {}
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    def _missed(self, event: dict, *, last: int, last_at: float, upto: int) -> bool:
+        """Whether this socket missed a batch numbered `last` or lower from the event's origin;
+        records that it has seen up to `upto`."""
+        seen = self.seen[event["group"]]
+        origin = event["origin"]
+        previous = seen.pop(origin, None)
+        if previous is None:
+            # An origin not heard of yet: its batch `last` went out after this socket joined.
+            missed = last > 0 and last_at >= self.joined_at[event["group"]]
+            previous = 0
+        else:
+            missed = last > previous
+        seen[origin] = max(previous, upto)
+        while len(seen) > ORIGINS_KEPT:
+            del seen[next(iter(seen))]
+        return missed
+
+    async def live_batch(self, event: dict) -> None:
+        if event.get("group") not in self.seen:
+            return  # for a group this socket has left since it was sent
+        seq = event["seq"]
+        if self._missed(event, last=seq - 1, last_at=event["prev_at"], upto=seq):
+            # First, so the pushes that follow are applied again after the refetched state.
+            await self.send(text_data=RESYNC)
+        for item in event["items"]:
+            if item.get("type") in ITEMS:
+                await getattr(self, get_handler_name(item))(item)
+
+    async def live_sync(self, event: dict) -> None:
+        if event.get("group") not in self.seen:
+            return
+        seq = event["seq"]
+        if self._missed(event, last=seq, last_at=event["at"], upto=seq):
+            await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
         shown = event["status"] in self.statuses and (

@@ -15,27 +15,32 @@ an insert is always preceded by a delete of the same id. Each also carries `data
 already applied, whatever order two processes' pushes arrive in.
 
 A fragment is rendered only for a group with a socket in it: most threads have no viewer, and
-with no agent online a webhook renders nothing (`_publish`).
+with no agent online a webhook renders nothing.
 
-A publish that fails (the channel layer's Redis is down) is logged and swallowed: the write
-is committed and the webhook must still answer 2xx. Pages catch up when they reconnect.
+The request only describes the change (`Change`) and hands it to the process's sender
+(inbox/sender.py), which asks who listens, calls `render` for a whole tick of changes and
+sends the messages, numbered so that a page learns when it missed one. A push that fails
+(the channel layer's Redis is down or hung) never holds or fails the request: the write is
+committed and the webhook must still answer 2xx.
 """
 
-import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer
 from django.conf import settings
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from inbox import sender
 from inbox.middleware import server_timezone
 from inbox.models import Conversation, Message
 
@@ -60,8 +65,7 @@ def session_group(session_key: str) -> str:
 def session_ended(session_key: str) -> None:
     """Close the sockets of a session that logged out: they would go on receiving every
     conversation's pushes until their tabs closed. Other sessions of the agent keep theirs."""
-    group = session_group(session_key)
-    _publish([group], lambda listened: {group: {"type": "session.ended"}})
+    _sender.submit(Change(kind=Change.SESSION, groups=(session_group(session_key),)))
 
 
 def conversation_changed(conversation_id: UUID) -> None:
@@ -69,21 +73,14 @@ def conversation_changed(conversation_id: UUID) -> None:
 
     For writes that make the conversation the most recent activity: opened, closed, reopened.
     """
-    version = _version()
-    thread = conversation_group(conversation_id)
-
-    def build(listened: set[str]) -> dict[str, dict]:
-        conversation = _conversation(conversation_id)
-        if conversation is None:
-            return {}
-        messages = {}
-        if AGENTS_GROUP in listened:
-            messages[AGENTS_GROUP] = row_event(conversation, version=version, to_top=True)
-        if thread in listened:
-            messages[thread] = header_event(conversation, version=version)
-        return messages
-
-    _publish([AGENTS_GROUP, thread], build)
+    _sender.submit(
+        Change(
+            kind=Change.CONVERSATION,
+            groups=(AGENTS_GROUP, conversation_group(conversation_id)),
+            conversation_id=conversation_id,
+            version=_version(),
+        )
+    )
 
 
 def message_added(message_id: UUID, conversation_id: UUID) -> None:
@@ -92,32 +89,95 @@ def message_added(message_id: UUID, conversation_id: UUID) -> None:
     The row moves to the top only when this is the conversation's latest message; a late
     delivery of an old message updates the row where it is.
     """
-    version = _version()
-    thread = conversation_group(conversation_id)
+    _sender.submit(
+        Change(
+            kind=Change.MESSAGE,
+            groups=(conversation_group(conversation_id), AGENTS_GROUP),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            version=_version(),
+        )
+    )
 
-    def build(listened: set[str]) -> dict[str, dict]:
-        message = Message.objects.filter(pk=message_id).first()
-        conversation = _conversation(conversation_id) if message else None
-        if conversation is None:
-            return {}
-        messages = {}
-        # In this order: a thread's viewer gets the bubble before the row that counts it.
-        if thread in listened:
-            messages[thread] = bubble_event(message, version=version)
+
+def wait_until_sent(timeout: float = 10.0) -> bool:
+    """Whether every push submitted so far has left this process (or was dropped)."""
+    return _sender.wait_until_sent(timeout)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed write to push: what `render` turns into fragments, in the sender."""
+
+    CONVERSATION: ClassVar[str] = "conversation"
+    MESSAGE: ClassVar[str] = "message"
+    SESSION: ClassVar[str] = "session"
+
+    kind: str
+    groups: tuple[str, ...]
+    conversation_id: UUID | None = None
+    message_id: UUID | None = None
+    version: int = 0
+
+
+def render(changes: Sequence[Change], listened: set[str]) -> dict[str, list[dict]]:
+    """The messages for a tick's changes, by group, for the groups with a socket.
+
+    Coalesced: a conversation that changed several times in the tick gets one row and one
+    header, read once from the committed state (newer than any of the changes), with the
+    newest version and every received message's marker. Each bubble is its own. Thread
+    groups come first, so a thread's viewer gets the bubble before the row that counts it.
+    """
+    wanted = [c for c in changes if any(group in listened for group in c.groups)]
+    conversation_ids = {c.conversation_id for c in wanted if c.conversation_id is not None}
+    message_ids = {c.message_id for c in wanted if c.message_id is not None}
+    conversations = (
+        Conversation.objects.select_related("last_message").in_bulk(conversation_ids)
+        if conversation_ids
+        else {}
+    )
+    messages = Message.objects.in_bulk(message_ids) if message_ids else {}
+
+    threads: dict[str, list[dict]] = {}
+    rows: dict[UUID, dict] = {}  # by conversation, in the order of their last change
+    headers: dict[UUID, int] = {}  # conversation -> newest version of a header change
+    sessions: dict[str, list[dict]] = {}
+    for change in wanted:
+        if change.kind == Change.SESSION:
+            sessions[change.groups[0]] = [{"type": "session.ended"}]
+            continue
+        conversation = conversations.get(change.conversation_id)
+        message = messages.get(change.message_id) if change.message_id else None
+        if conversation is None or (change.kind == Change.MESSAGE and message is None):
+            continue
+        thread = conversation_group(conversation.id)
+        if message is not None and thread in listened:
+            threads.setdefault(thread, []).append(bubble_event(message, version=change.version))
+        if change.kind == Change.CONVERSATION and thread in listened:
+            headers[conversation.id] = max(headers.get(conversation.id, 0), change.version)
         if AGENTS_GROUP in listened:
-            messages[AGENTS_GROUP] = row_event(
-                conversation,
-                version=version,
-                to_top=conversation.last_message_id == message.id,
-                received=message.id if message.direction == "RECEIVED" else None,
+            row = rows.pop(conversation.id, {"version": 0, "to_top": False, "received": []})
+            row["version"] = max(row["version"], change.version)
+            row["to_top"] = row["to_top"] or (
+                change.kind == Change.CONVERSATION or conversation.last_message_id == message.id
             )
-        return messages
+            if message is not None and message.direction == "RECEIVED":
+                row["received"].append(message.id)
+            rows[conversation.id] = row
 
-    _publish([thread, AGENTS_GROUP], build)
-
-
-def _conversation(conversation_id: UUID) -> Conversation | None:
-    return Conversation.objects.select_related("last_message").filter(pk=conversation_id).first()
+    out: dict[str, list[dict]] = {}
+    for conversation_id, version in headers.items():
+        header = header_event(conversations[conversation_id], version=version)
+        if header["html"]:
+            threads.setdefault(conversation_group(conversation_id), []).append(header)
+    out.update(threads)
+    if rows:
+        out[AGENTS_GROUP] = [
+            row_event(conversations[conversation_id], **row)
+            for conversation_id, row in rows.items()
+        ]
+    out.update(sessions)
+    return out
 
 
 def _version() -> int:
@@ -129,7 +189,7 @@ def _version() -> int:
 
 
 def row_event(
-    conversation: Conversation, *, version: int, to_top: bool, received: UUID | None = None
+    conversation: Conversation, *, version: int, to_top: bool, received: Sequence[UUID] = ()
 ) -> dict:
     """The list-row message for the agents' group: both ways a consumer may apply it.
 
@@ -139,8 +199,8 @@ def row_event(
     dom_id = f"conversation-{conversation.id}"
     stamp = {"data-live-key": dom_id, "data-live-version": str(version)}
     delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
-    # An HTML comment is not swapped; the page counts it as a new received message.
-    marker = f"<!--live:received {received}-->" if received else ""
+    # An HTML comment is not swapped; the page counts each as a new received message.
+    marker = "".join(f"<!--live:received {message_id}-->" for message_id in received)
     show = {}
     for language, row in _rendered("conversation-row", {"conversation": conversation}).items():
         if to_top:
@@ -242,51 +302,9 @@ def _with_attributes(fragment: str, attrs: dict[str, str]) -> str:
     return _ROOT_TAG.sub(lambda m: m.group(0) + _attributes(attrs), fragment, count=1)
 
 
-def _publish(groups: list[str], build: Callable[[set[str]], dict[str, dict]]) -> None:
-    """Send what `build` makes for the groups with a socket in them. Nothing is read or
-    rendered when no group has one."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        listened = _listened(layer, groups)
-        if not listened:
-            return
-        messages = {group: m for group, m in build(listened).items() if m.get("html") != {}}
-        if messages:
-            async_to_sync(_send)(layer, messages)
-    except Exception:
-        # The write is committed; failing the request now would only make the provider
-        # retry an event we already have. Pages refetch what they missed when they reconnect.
-        logger.exception("live: could not publish to %s", ", ".join(groups))
-
-
 def _listened(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
-    """The groups with at least one socket in them. A layer this cannot ask (another
-    back-end, another channels_redis) counts as listened to: the push is then only wasted."""
-    if isinstance(layer, InMemoryChannelLayer):
-        # Its groups are a dict in this process: no trip to the event loop to read them.
-        return {group for group in groups if layer.groups.get(group)}
-    if not hasattr(layer, "_group_key") or not hasattr(layer, "consistent_hash"):
-        return set(groups)
-    return async_to_sync(_listened_in_redis)(layer, groups)
+    """The groups with a socket in them, asked from sync code (the sender asks it async)."""
+    return async_to_sync(sender.listened)(layer, groups)
 
 
-async def _listened_in_redis(layer: BaseChannelLayer, groups: list[str]) -> set[str]:
-    # channels_redis keeps a group as a sorted set of channels scored by when they joined;
-    # group_send skips those older than group_expiry, and so does this.
-    since = int(time.time()) - layer.group_expiry
-    counts = await asyncio.gather(
-        *(
-            layer.connection(layer.consistent_hash(group)).zcount(
-                layer._group_key(group), since, "+inf"
-            )
-            for group in groups
-        )
-    )
-    return {group for group, count in zip(groups, counts, strict=True) if count}
-
-
-async def _send(layer: BaseChannelLayer, messages: dict[str, dict]) -> None:
-    for group, message in messages.items():
-        await layer.group_send(group, message)
+_sender = sender.Sender(render)

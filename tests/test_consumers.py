@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from inbox import consumers
+from inbox import consumers, live
 from project.asgi import application
 from tests.conftest import close_conversation, new_conversation, new_message
 
@@ -34,6 +34,19 @@ def layer(request, settings) -> str:
     else:
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     return request.param
+
+
+@pytest.fixture
+def post_event(post_event) -> Callable:
+    """The webhook, answered and its pushes sent: a socket that connects next never gets
+    the pushes of what was posted before it (on Redis they leave from the sender's thread)."""
+
+    def post(*args, **kwargs):
+        response = post_event(*args, **kwargs)
+        assert live.wait_until_sent(timeout=10)
+        return response
+
+    return post
 
 
 @pytest.fixture
@@ -302,8 +315,6 @@ def test_the_live_layer_knows_which_groups_have_sockets(layer):
     """live.py renders only for groups with a socket: asked of either layer, the answer
     follows joins and leaves."""
     from channels.layers import get_channel_layer
-
-    from inbox import live
 
     channel_layer = get_channel_layer()
     thread, agents = live.conversation_group(uuid.uuid4()), live.AGENTS_GROUP

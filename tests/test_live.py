@@ -48,12 +48,15 @@ def agents_group(memory_layer) -> Callable:
     async_to_sync(layer.group_add)(live.AGENTS_GROUP, channel)
 
     def drain() -> list[dict]:
+        """The items of the batches pushed so far, in order."""
         # The in-memory layer's queue, read without waiting (its API only has a blocking get).
         queue = layer.channels.get(channel)
-        messages = []
+        items = []
         while queue is not None and not queue.empty():
-            messages.append(queue.get_nowait()[1])
-        return messages
+            batch = queue.get_nowait()[1]
+            assert batch["type"] == "live.batch"
+            items += batch["items"]
+        return items
 
     return drain
 
@@ -65,9 +68,12 @@ def test_the_webhook_stores_and_answers_when_redis_is_down(unreachable_redis, po
     assert post_event(close_conversation(ident)).status_code == 200
     assert Conversation.objects.get(pk=ident).status == "CLOSED"
     assert Message.objects.filter(pk=message_id).exists()
-    failures = [r for r in caplog.records if r.name == "inbox.live" and r.levelname == "ERROR"]
-    assert failures, "a failed publish must be logged"
-    assert "could not publish" in failures[0].getMessage()
+    # The pushes go out from the sender's thread, after the answers.
+    assert live.wait_until_sent(timeout=10)
+    failures = [r for r in caplog.records if r.name == "inbox.sender" and r.levelname == "ERROR"]
+    assert failures, "a failed push must be logged"
+    assert "could not push" in failures[0].getMessage()
+    assert failures[0].exc_info, "the first failure is logged with its traceback"
 
 
 def test_a_write_that_rolls_back_pushes_nothing(agents_group, post_event):
