@@ -69,8 +69,14 @@ def run(scenario: Callable) -> None:
 
 
 async def received_all(socket: WebsocketCommunicator) -> str:
-    """Everything the socket received until it goes quiet."""
+    """Everything the socket received until it goes quiet.
+
+    Pushes leave from the sender thread after the webhook has answered, so the first frame
+    may come a little later than the answer: wait longer for it than for the rest.
+    """
     frames = []
+    if await socket.receive_nothing(timeout=2):
+        return ""
     while not await socket.receive_nothing(timeout=0.3):
         frames.append(await socket.receive_from())
     return "".join(frames)
