@@ -9,7 +9,10 @@ could not send it, or by channels-redis over a channel's capacity) it tells the 
 refetch what it shows (`RESYNC`), so the page is never left behind without knowing it.
 """
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 from urllib.parse import parse_qs
 from uuid import UUID
@@ -21,6 +24,8 @@ from django.http import HttpRequest
 from django.utils import translation
 
 from inbox import live, selectors, sender
+
+logger = logging.getLogger(__name__)
 
 # The inbox's `?status=` values, and the conversation states each one lists.
 STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
@@ -37,9 +42,25 @@ ORIGINS_KEPT = 32
 # The close code for a session that logged out: the page goes to the login form rather
 # than reconnecting (4000-4999 are the application's own codes).
 SESSION_ENDED = 4401
+# Group memberships expire (the layer's group_expiry), so a member whose discard was lost
+# goes away by itself; a socket that stays open renews its own this many times per expiry.
+RENEWALS_PER_EXPIRY = 3
+# Seconds between the attempts to leave a group; after the last, the expiry cleans up.
+DISCARD_BACKOFF = (0.1, 0.5, 2.0)
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
+    renewal: asyncio.Task | None = None
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when a handler raised and disconnect() never ran: a renewal outliving
+            # its socket would keep a dead member in the groups forever.
+            if self.renewal is not None:
+                self.renewal.cancel()
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -57,18 +78,49 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.session_group = live.session_group(session_key) if session_key else None
         if self.session_group:
             await self._join(self.session_group)
+        self.membership = asyncio.Lock()
         await self._follow(
             status=params.get("status", [DEFAULT_STATUS])[0],
             query=params.get("q", [""])[0],
             conversation=params.get("conversation", [""])[0],
         )
         await self.accept()
+        self.renewal = asyncio.create_task(self._renew_memberships())
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if getattr(self, "session_group", None):
-            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+        if self.renewal is not None:
+            self.renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewal
+        groups = [*getattr(self, "joined", []), getattr(self, "session_group", None)]
+        await asyncio.gather(*(self._leave(group) for group in groups if group))
+
+    async def _leave(self, group: str) -> None:
+        """Leave a group, retrying: a lost discard would leave a dead member that every push
+        to the group is still sent to until the membership expires. Never raises."""
+        for delay in (*DISCARD_BACKOFF, None):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                return
+            except Exception:
+                if delay is None:
+                    logger.warning("socket: could not leave %s; it expires", group, exc_info=True)
+                    return
+                await asyncio.sleep(delay)
+
+    async def _renew_memberships(self) -> None:
+        interval = getattr(self.channel_layer, "group_expiry", 86400) / RENEWALS_PER_EXPIRY
+        while True:
+            await asyncio.sleep(interval)
+            async with self.membership:
+                for group in [self.session_group, *self.joined]:
+                    if not group:
+                        continue
+                    try:
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    except Exception:
+                        # The next renewal tries again, still well within the expiry.
+                        logger.warning("socket: could not renew %s", group, exc_info=True)
 
     async def dispatch(self, message: dict) -> None:
         """Channels closes stale database connections before handling any message, through
@@ -96,6 +148,11 @@ class InboxConsumer(AsyncWebsocketConsumer):
         )
 
     async def _follow(self, *, status: str, query: str, conversation: str) -> None:
+        # Under the lock a renewal takes, so it never re-adds a group being left here.
+        async with self.membership:
+            await self._switch(status=status, query=query, conversation=conversation)
+
+    async def _switch(self, *, status: str, query: str, conversation: str) -> None:
         self.statuses = STATUS_FILTERS.get(status.lower(), STATUS_FILTERS[DEFAULT_STATUS])
         self.query = query.strip()
         groups = [live.AGENTS_GROUP]

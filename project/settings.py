@@ -148,6 +148,11 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="inbox"),
+                # Per process; busy callers queue for one (README, "Probes and the live layer").
+                "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=200),
+                # A membership whose discard was lost (a crash, a Redis restart) is dropped
+                # after 5 minutes, not 24 h; open sockets renew theirs (inbox/consumers.py).
+                "group_expiry": 300,
             },
         }
     }
