@@ -1,0 +1,107 @@
+"""axe-core in Chromium on every view of the inbox, at a desktop's and a phone's size.
+
+README "Accessibility": no violation of serious or critical impact on the login page, the
+list, an open thread, a closed thread, search results and an empty search. One page walks
+through every view, so each size costs one browser and one data set.
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from inbox import services
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BLOCKING = {"serious", "critical"}
+
+
+def conversation(*, days_ago: float, messages: list[tuple[str, str]], closed: bool) -> str:
+    """A conversation whose messages span two days (so its thread has day separators)."""
+    cid = uuid.uuid4()
+    start = timezone.now() - timedelta(days=days_ago)
+    services.conversation_open(conversation_id=cid, timestamp=start)
+    for n, (direction, content) in enumerate(messages):
+        services.message_add(
+            message_id=uuid.uuid4(),
+            conversation_id=cid,
+            direction=direction,
+            content=content,
+            timestamp=start + timedelta(hours=20 * n + 1),
+        )
+    if closed:
+        services.conversation_close(
+            conversation_id=cid, timestamp=start + timedelta(hours=20 * len(messages) + 1)
+        )
+    return str(cid)
+
+
+def blocking_violations(page: Page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(node["target"][0] for node in v["nodes"][:5])
+        + "".join(f"\n    {node['failureSummary']}" for node in v["nodes"][:2])
+        for v in results.response["violations"]
+        if v["impact"] in BLOCKING
+    ]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_every_view_is_free_of_serious_accessibility_violations(
+    browser, live_server, agent, width, height
+):
+    open_id = conversation(
+        days_ago=2,
+        messages=[
+            ("RECEIVED", "Olá! Quero informações sobre o plano premium."),
+            ("SENT", "Oi! O premium inclui suporte 24h."),
+            ("RECEIVED", "E qual é o valor mensal?"),
+        ],
+        closed=False,
+    )
+    closed_id = conversation(
+        days_ago=4,
+        messages=[("RECEIVED", "Obrigado pela ajuda!"), ("SENT", "Nós que agradecemos.")],
+        closed=True,
+    )
+    context = browser.new_context(
+        locale="en-US", viewport={"width": width, "height": height}, timezone_id="UTC"
+    )
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+
+    def check(view: str) -> None:
+        found[view] = blocking_violations(page)
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    check("login")
+    page.fill("input[name=username]", "ana")
+    page.fill("input[name=password]", "s3cret-pass-word")
+    page.click("button[type=submit]")
+    expect(page.locator(f"#conversation-{open_id}")).to_be_visible()
+    check("list")
+
+    page.goto(f"{live_server.url}/conversations/{open_id}/")
+    expect(page.locator("#messages > li[id^=message-]")).to_have_count(3)
+    check("open thread")
+
+    page.goto(f"{live_server.url}/conversations/{closed_id}/?status=closed")
+    expect(page.locator("#conversation-status")).to_have_attribute("data-status", "CLOSED")
+    check("closed thread")
+
+    page.goto(f"{live_server.url}/?status=all&q=premium")
+    expect(page.locator("#conversation-list > li[id^=conversation-]")).to_have_count(1)
+    check("search results")
+
+    page.goto(f"{live_server.url}/?status=all&q=nada-encontrado")
+    expect(page.locator("#list-empty")).to_be_visible()
+    check("empty search")
+    context.close()
+
+    report = [f"{view}: {line}" for view, lines in found.items() for line in lines]
+    assert not report, "\n".join(report)
