@@ -20,6 +20,7 @@ from uuid import UUID
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
@@ -227,13 +228,23 @@ def _matches(conversation_id: UUID, query: str) -> bool:
 
 
 def _language(scope: dict) -> str:
-    """The agent's language, chosen as for a page: the switcher's cookie, else the browser's."""
+    """The agent's language, chosen as for a page: the switcher's cookie, else the browser's.
+
+    Always one of the LANGUAGES codes the pushes are rendered in: Django hands back the
+    cookie as it was set (`/i18n/setlang/` stores `PT-BR` as posted), and a code the
+    pushes are not keyed by failed every push (KeyError: the socket closed with 1011).
+    """
     request = HttpRequest()
     request.COOKIES = scope.get("cookies", {})
     request.META["HTTP_ACCEPT_LANGUAGE"] = (
         dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin-1")
     )
-    return translation.get_language_from_request(request)
+    code = translation.get_language_from_request(request).lower().replace("_", "-")
+    try:
+        code = translation.get_supported_language_variant(code)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+    return code if code in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 
 def _uuid(value: str) -> UUID | None:

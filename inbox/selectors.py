@@ -4,7 +4,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.db import connection
@@ -43,15 +43,22 @@ def cursor_encode(conversation: Conversation) -> str:
 
 
 def cursor_decode(cursor: str) -> tuple[datetime, UUID]:
+    """The keyset position a cursor names; InvalidCursor for anything we did not give out.
+
+    A cursor is the client's to forge: its time is normalised to UTC here, so one at the
+    calendar's edge (`9999-12-31T23:59:59-05:00`) is refused rather than overflowing in
+    the query (a 500).
+    """
+    invalid = InvalidCursor(f"{cursor[:100]!r} is not a cursor this API gave out")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, ident = raw.partition("|")
         decoded = datetime.fromisoformat(when), UUID(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor(f"{cursor!r} is not a cursor this API gave out") from None
-    if decoded[0].tzinfo is None:
-        raise InvalidCursor(f"{cursor!r} is not a cursor this API gave out")
-    return decoded
+        if decoded[0].tzinfo is None:
+            raise invalid
+        return decoded[0].astimezone(UTC), decoded[1]
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        raise invalid from None
 
 
 def _plan(q: str | search.Plan | None) -> search.Plan | None:

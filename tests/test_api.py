@@ -1,5 +1,6 @@
 """The JSON read API (CONTRACT.md section 2)."""
 
+import base64
 import uuid
 
 import pytest
@@ -96,6 +97,34 @@ def test_bad_list_parameters_are_a_json_400(agent_client, query):
     response = agent_client.get(f"/api/conversations/{query}")
     assert response.status_code == 400
     assert response.json()["detail"]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# Cursors a client can forge: well-formed ones at the calendar's edge (which overflowed when
+# converted to UTC for the query: a 500, and an HTML one), and garbage.
+FORGED_CURSORS = [
+    _b64(f"9999-12-31T23:59:59-05:00|{uuid.uuid4()}"),
+    _b64(f"0001-01-01T00:00:00+05:00|{uuid.uuid4()}"),
+    _b64(f"2025-02-21T10:20:41|{uuid.uuid4()}"),
+    _b64("2025-02-21T10:20:41+00:00|not-a-uuid"),
+    _b64("|"),
+    "%%%%",
+    "é",
+    "A" * 5000,
+    _b64("\x00" * 10),
+]
+
+
+@pytest.mark.parametrize("cursor", FORGED_CURSORS)
+def test_a_forged_cursor_is_a_json_400(agent_client, post_event, cursor):
+    post_event(new_conversation())
+    response = agent_client.get("/api/conversations/", {"cursor": cursor})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "invalid_cursor"
 
 
 def test_list_takes_a_bounded_number_of_queries(

@@ -317,6 +317,30 @@ def test_pushed_rows_speak_the_agents_language(layer, agent_client, post_event, 
     run(scenario)
 
 
+@pytest.mark.parametrize(
+    ("cookie", "label"), [("PT-BR", "Aberta"), ("pt-BR", "Aberta"), ("EN", "Open"), ("xx", "Open")]
+)
+def test_a_language_cookie_in_any_case_is_spoken_not_a_crash(
+    layer, session_cookie, post_event, cookie, label
+):
+    """`/i18n/setlang/` stores the code as posted (`PT-BR`); the pushes are keyed by the
+    inbox's own codes (`pt-br`), and a miss closed the socket with 1011 on every push."""
+    ident = uuid.uuid4()
+
+    async def scenario():
+        socket = communicator(cookie=f"{session_cookie}; django_language={cookie}")
+        assert (await socket.connect())[0]
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        pushed = await received_all(socket)
+        assert f">{label}</span>" in pushed
+        # Still open: a second push arrives too.
+        assert (await sync_to_async(post_event)(new_conversation())).status_code == 201
+        assert "conversation-" in await received_all(socket)
+        await socket.disconnect()
+
+    run(scenario)
+
+
 def test_the_live_layer_knows_which_groups_have_sockets(layer):
     """live.py renders only for groups with a socket: asked of either layer, the answer
     follows joins and leaves."""

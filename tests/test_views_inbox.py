@@ -12,6 +12,7 @@ from django.urls import reverse
 from inbox import search, selectors, services
 from inbox.models import Conversation, Message
 from tests.conftest import T0
+from tests.test_api import FORGED_CURSORS
 
 pytestmark = pytest.mark.django_db
 
@@ -306,6 +307,19 @@ def test_a_forged_cursor_is_a_clear_400(agent_client):
     response = agent_client.get("/conversations/", {"cursor": "not-a-cursor"})
     assert response.status_code == 400
     assert "not valid" in response.text
+
+
+@pytest.mark.parametrize("cursor", FORGED_CURSORS)
+def test_a_forged_cursor_is_a_400_on_the_list_and_the_thread(agent_client, cursor):
+    conversation = make_conversation()
+    for path, param in [
+        ("/conversations/", "cursor"),
+        ("/conversations/?status=all", "cursor"),
+        (f"/conversations/{conversation.id}/", "before"),
+    ]:
+        for headers in ({}, HTMX):
+            response = agent_client.get(path, {param: cursor}, headers=headers)
+            assert response.status_code == 400, (path, headers)
 
 
 def test_the_htmx_list_request_answers_the_fragment_and_the_url_to_push(agent_client):
