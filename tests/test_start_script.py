@@ -441,3 +441,43 @@ def test_start_gives_up_naming_what_is_unreachable(service, start_env, tmp_path)
     assert f"waiting for {service} at 127.0.0.1:{port} (up to 3 s, STARTUP_WAIT_TIMEOUT)" in (
         messages(stdout)
     )
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_stop_while_waiting_ends_the_start_and_its_step(start_env, tmp_path):
+    """SIGTERM during the wait: bin/start ends at once, and takes the step under way with it
+    (in a container it is PID 1, which ignores a signal it has no handler for)."""
+    env = {**start_env, "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    env["STARTUP_WAIT_TIMEOUT"] = "60"
+    process, stdout, stderr = start_process(env, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(m.startswith("waiting for Redis") for m in messages(stdout)):
+            assert process.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "no 'waiting for Redis' line"
+            time.sleep(0.1)
+        steps = children(process.pid)
+        assert steps, "bin/start runs its steps as child processes"
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in steps) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in steps), "the waiting step outlived bin/start"
+        assert returncode == 143
+    finally:
+        stop(process)
+        for pid in children(process.pid):
+            os.kill(pid, signal.SIGKILL)
