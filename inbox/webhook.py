@@ -23,6 +23,9 @@ from inbox.services import Outcome, Result, event_apply
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+# A form is never an event. Refused by name, unread: the server does not parse form bodies
+# either (README, "Connections, limits and shutdown").
+FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 _STATUS = {
     Result.CREATED: 201,
@@ -103,6 +106,15 @@ def webhook(request: HttpRequest) -> JsonResponse:
         )
         response["Allow"] = "POST"
         return response
+
+    if request.content_type in FORM_TYPES:
+        logger.warning("webhook: refused a %s body (events are JSON)", request.content_type)
+        return _error(
+            400,
+            "unsupported_content_type",
+            f"the body is {request.content_type}; post one JSON event (application/json)",
+            content_type=request.content_type,
+        )
 
     body = _read_body(request, settings.WEBHOOK_MAX_BYTES)
     if body is None:

@@ -198,6 +198,8 @@ def test_connections_refused_for_want_of_descriptors_are_logged_once_then_counte
         except OSError:
             continue
         holders.append(sock)
+        # One at a time, so each is under way (not sheddable) before the next arrives.
+        time.sleep(0.005)
     time.sleep(0.5)  # let the server's accept loop meet the limit
     for sock in holders:
         sock.close()
@@ -221,3 +223,157 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit(serve):
     limits = Path(f"/proc/{server.process.pid}/limits").read_text()
     line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
     assert line.split()[3:5] == ["4096", "4096"]
+
+
+def peak_memory_kib(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict, bytes]:
+    """One HTTP answer from a raw socket: status, headers, body."""
+    sock.settimeout(WAIT_LIMIT)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed without an answer: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    while len(body) < int(headers.get("Content-Length", 0)):
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_oversize_body_is_refused_before_it_is_read(serve, framing):
+    """300 MB streamed at the webhook: a JSON 413 long before the end, memory unmoved."""
+    server = serve()
+    total = 300 * 2**20
+    peak_before = peak_memory_kib(server.process.pid)
+    length = (
+        f"Content-Length: {total}"
+        if framing == "content-length"
+        else ("Transfer-Encoding: chunked")
+    )
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        f"POST /webhook/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"{length}\r\n\r\n".encode()
+    )
+    piece = b"\0" * 65536
+    if framing == "chunked":
+        piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
+    sent = [0]
+    answered = threading.Event()
+
+    def stream() -> None:
+        while not answered.is_set() and sent[0] < total:
+            try:
+                sock.sendall(piece)
+            except OSError:
+                return  # the server closed after its answer
+            sent[0] += len(piece)
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        status, headers, body = read_answer(sock)
+        sent_by_then = sent[0]
+    finally:
+        answered.set()
+        sender.join(WAIT_LIMIT)
+        sock.close()
+
+    assert status == 413
+    assert sent_by_then < total // 4, f"answered only after {sent_by_then} bytes"
+    growth = peak_memory_kib(server.process.pid) - peak_before
+    assert growth < 64 * 1024, f"the server's peak memory grew by {growth} KiB"
+    assert headers["Connection"] == "close"
+    assert json.loads(body)["error"] == "payload_too_large"
+
+
+def test_a_body_of_exactly_the_limit_passes_and_one_byte_more_is_refused(serve):
+    server = serve(WEBHOOK_MAX_BYTES="1000")
+    for size, chunked, expected in [
+        (1000, False, 400),  # read, and refused by the webhook as the bad JSON it is
+        (1001, False, 413),
+        (1000, True, 400),
+        (1001, True, 413),
+    ]:
+        body = b"x" * size
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % size
+        if chunked:
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (size, body)
+        head = b"POST /webhook/ HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n\r\n" % framing
+        sock.sendall(head + body)
+        status, _, answer = read_answer(sock)
+        sock.close()
+        assert (size, chunked, status) == (size, chunked, expected), answer
+        assert json.loads(answer)["error"] in {"invalid_event", "payload_too_large"}
+
+
+def many_empty_parts(size: int) -> tuple[bytes, str]:
+    """A multipart body of empty parts, as costly to parse per byte as one can be."""
+    part = b"--b\r\n\r\n\r\n"
+    return part * ((size - 7) // len(part)) + b"--b--\r\n", "multipart/form-data; boundary=b"
+
+
+def test_a_form_body_is_not_parsed_in_the_event_loop_and_the_webhook_names_its_type(serve):
+    """Twisted parsed every form body in the event loop, before the app saw it.
+
+    About a second of parsing per MiB of empty parts here, while no other request (or push)
+    moved. The limit is raised for this server so that the stall, were it back, would be
+    several seconds against a /healthz bound of one.
+    """
+    limit = 4 * 2**20
+    server = serve(WEBHOOK_MAX_BYTES=str(limit))
+    body, content_type = many_empty_parts(limit)
+    answer: list[tuple[int, bytes]] = []
+
+    def post_form() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
+        conn.request("POST", "/webhook/", body, {"Content-Type": content_type})
+        response = conn.getresponse()
+        answer.append((response.status, response.read()))
+
+    poster = threading.Thread(target=post_form)
+    latencies = []
+    poster.start()
+    while poster.is_alive() or len(latencies) < 3:
+        latencies.append(timed_request(server, "GET", "/healthz")[1])
+    poster.join()
+
+    status, raw = answer[0]
+    assert status == 400, raw
+    error = json.loads(raw)
+    assert error["error"] == "unsupported_content_type"
+    assert "multipart/form-data" in error["detail"]
+    assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s behind the form"
+
+
+def test_the_login_form_still_logs_in_through_the_server(serve, agent):
+    server = serve()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
+    conn.request("GET", "/accounts/login/")
+    page = conn.getresponse()
+    html = page.read().decode()
+    cookie = page.getheader("Set-Cookie").split(";", 1)[0]
+    token = html.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    form = f"csrfmiddlewaretoken={token}&username=ana&password=s3cret-pass-word"
+    conn.request(
+        "POST",
+        "/accounts/login/",
+        form,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 302, response.status
+    assert "sessionid=" in (response.getheader("Set-Cookie") or "")

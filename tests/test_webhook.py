@@ -270,6 +270,22 @@ def test_default_limit_is_one_mebibyte(post_event, conversation_id):
     assert post_event(json.dumps(event).encode()).status_code == 201
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=b", "application/x-www-form-urlencoded"],
+)
+def test_a_form_body_is_refused_naming_its_content_type(client, content_type):
+    # The event, as a form field: what a provider misconfigured to post forms would send.
+    body = "event=" + json.dumps(new_conversation())
+    response = client.post("/webhook/", body, content_type=content_type)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["error"] == "unsupported_content_type"
+    assert error["content_type"] == content_type.split(";")[0]
+    assert error["content_type"] in error["detail"]
+    assert Conversation.objects.count() == 0
+
+
 SECRET = "webhook-test-secret"
 
 
