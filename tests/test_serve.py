@@ -139,3 +139,19 @@ def test_sigterm_answers_the_webhook_in_flight_and_closes_sockets_with_1012(serv
     output = server.output()
     assert "Traceback" not in output
     assert "every request answered, every socket closed" in output
+
+
+def test_a_huge_message_keeps_its_viewers_connected(serve, session_cookie):
+    """A 270 KB message of `<` escapes to over 1 MiB: pushed as its bubble, it closed every
+    viewer whose client takes at most 1 MiB a frame (daphne's own limit, and `websockets`')."""
+    server = serve()
+    ident, huge, after = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert post(server, new_conversation(ident))[0] == 201
+    with agent_socket(server, session_cookie, f"conversation={ident}") as viewing:
+        event = new_message(ident, ts=1, message_id=huge, content="<" * 270_000)
+        assert post(server, event)[0] == 201
+        assert post(server, new_message(ident, ts=2, message_id=after))[0] == 201
+        frames = []
+        while not any(f'id="message-{after}"' in frame for frame in frames):
+            frames.append(viewing.recv(timeout=WAIT_LIMIT))
+        assert any("<!--live:refetch-->" in frame for frame in frames)
