@@ -49,6 +49,15 @@ logger = logging.getLogger(__name__)
 AGENTS_GROUP = "inbox.agents"
 TEMPLATE = "inbox/index.html"
 
+# The largest frame a push may be. daphne (autobahn) refuses to send a message over its
+# websocket_max_message_size of 1 MiB, and then closes the socket with 1011; a bubble is
+# HTML-escaped (`<` becomes `&lt;`), so a message well inside the webhook's 1 MiB can
+# render past it. Half of that leaves room for whatever wraps a frame.
+MAX_FRAME_BYTES = 512 * 1024
+# Sent instead of a fragment too big for a frame: the page refetches what it shows
+# (static/inbox/live.js), which brings the message over HTTP, where size is no limit.
+REFETCH_MARKER = "<!--live:refetch-->"
+
 _ROOT_TAG = re.compile(r"^\s*<([a-zA-Z][\w-]*)")
 _ROOT_ID = re.compile(r"^\s*<[a-zA-Z][\w-]*\b[^>]*?\sid=\"([^\"]+)\"")
 
@@ -275,13 +284,19 @@ def bubble_event(message: Message, *, version: int) -> dict:
             **stamp,
         }
     delete = _element(dom_id, {"hx-swap-oob": "delete", **stamp})
-    return {
-        "type": "fragment",
-        "html": {
-            language: delete + _wrapper(placement, bubble)
-            for language, bubble in _rendered("message", {"message": message}).items()
-        },
+    html = {
+        language: delete + _wrapper(placement, bubble)
+        for language, bubble in _rendered("message", {"message": message}).items()
     }
+    return {"type": "fragment", "html": _fitting_a_frame(html)}
+
+
+def _fitting_a_frame(html: dict[str, str]) -> dict[str, str]:
+    """The fragments, or the refetch marker in their place when one would not fit a frame
+    (MAX_FRAME_BYTES): the viewers stay connected and get the message by refetching."""
+    if all(len(fragment.encode()) <= MAX_FRAME_BYTES for fragment in html.values()):
+        return html
+    return dict.fromkeys(html, REFETCH_MARKER)
 
 
 def _attributes(attrs: dict[str, str]) -> str:

@@ -150,6 +150,26 @@ def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve
     expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
 
 
+def test_a_message_too_big_for_a_frame_still_reaches_the_threads_viewer(
+    page: Page, serve, agent_client
+):
+    server = serve()
+    ident, huge, after = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert post(server.url, new_conversation(ident)) == 201
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/conversations/{ident}/")
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=LIVE)
+    # ~270 KB of `<`: over 1 MiB escaped, so pushed as a refetch rather than as its bubble.
+    assert post(server.url, new_message(ident, ts=1, message_id=huge, content="<" * 270_000)) == 201
+    expect(page.locator(f"#messages #message-{huge}")).to_have_count(1, timeout=LIVE)
+    assert len(page.locator(f"#message-{huge} p").text_content()) == 270_000
+    # Still connected: the next message comes as a push.
+    assert post(server.url, new_message(ident, ts=2, message_id=after, content="depois")) == 201
+    expect(page.locator(f"#messages #message-{after} p")).to_have_text("depois", timeout=LIVE)
+    expect(status).to_have_attribute("data-state", "live")
+
+
 def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
     page: Page, serve, agent_client
 ):

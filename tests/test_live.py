@@ -178,3 +178,27 @@ def test_content_is_escaped_in_what_is_pushed(agents_group, post_event):
     (row,) = agents_group()
     assert "<script>" not in row["show"]["en"]
     assert "&lt;script&gt;" in row["show"]["en"]
+
+
+# A message of ~270 KB of `<`: well inside the webhook's 1 MiB, four times that once
+# escaped (`&lt;`), past the 1 MiB that daphne, and clients like it, take in one frame.
+HUGE = "<" * 270_000
+
+
+def test_a_bubble_too_big_for_a_frame_is_pushed_as_a_refetch(post_event):
+    ident, huge, small = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(new_message(ident, message_id=huge, content=HUGE))
+    post_event(new_message(ident, ts=2, message_id=small))
+    pushed = live.bubble_event(Message.objects.get(pk=huge), version=1)["html"]
+    assert set(pushed) == {code for code, _ in settings.LANGUAGES}
+    for frame in pushed.values():
+        assert len(frame.encode()) <= live.MAX_FRAME_BYTES < 1024 * 1024
+        assert live.REFETCH_MARKER in frame
+    # An ordinary message is still pushed as its bubble.
+    ordinary = live.bubble_event(Message.objects.get(pk=small), version=1)["html"]
+    assert all(f'id="message-{small}"' in frame for frame in ordinary.values())
+    assert all(live.REFETCH_MARKER not in frame for frame in ordinary.values())
+    # The row shows a short preview whatever the message's size.
+    row = live.row_event(Conversation.objects.get(pk=ident), version=1, to_top=True)
+    assert all(len(frame.encode()) < 10_000 for frame in row["show"].values())

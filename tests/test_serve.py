@@ -200,3 +200,19 @@ def test_sigterm_drains_keep_alive_clients_under_load(serve):
     stored = set(Conversation.objects.values_list("pk", flat=True))
     assert stored == set(answered), "stored and answered differ: a request was cut off"
     assert "every request answered, every socket closed" in server.output()
+
+
+def test_a_huge_message_keeps_its_viewers_connected(serve, session_cookie):
+    """A 270 KB message of `<` escapes to over 1 MiB: pushed as its bubble, it closed every
+    viewer whose client takes at most 1 MiB a frame (daphne's own limit, and `websockets`')."""
+    server = serve()
+    ident, huge, after = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert post(server, new_conversation(ident))[0] == 201
+    with agent_socket(server, session_cookie, f"conversation={ident}") as viewing:
+        event = new_message(ident, ts=1, message_id=huge, content="<" * 270_000)
+        assert post(server, event)[0] == 201
+        assert post(server, new_message(ident, ts=2, message_id=after))[0] == 201
+        frames = []
+        while not any(f'id="message-{after}"' in frame for frame in frames):
+            frames.append(viewing.recv(timeout=WAIT_LIMIT))
+        assert any("<!--live:refetch-->" in frame for frame in frames)

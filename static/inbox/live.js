@@ -195,9 +195,13 @@
   function showCount() {
     document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
   }
+  // What the server sends instead of a fragment too big for one frame (inbox/live.py):
+  // the page fetches what it shows, the message included.
+  var REFETCH_MARKER = "<!--live:refetch-->";
   document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
     if (!fromSocketElement(event)) return;
     if (duringRefetch) duringRefetch.push(event.detail.message);
+    if (event.detail.message.indexOf(REFETCH_MARKER) >= 0 && !duringRefetch) refetch();
     if (!document.hidden) return;
     var marker = /<!--live:received ([0-9a-f-]+)-->/g;
     var match;
