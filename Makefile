@@ -79,8 +79,11 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
 
+# The container test (marker: container) builds the image and runs the compose stack, which
+# takes minutes and an engine: `.ci/run` runs it once, after the suite (see the README's
+# "How the image and the stack are tested").
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not container"
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
