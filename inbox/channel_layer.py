@@ -8,6 +8,12 @@ about 5 s. Here the pop is shorter than the read timeout, always (checked at sta
 README: "Probes and the live layer" (under Operations) says what this guarantees.
 """
 
+import asyncio
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+
 from channels_redis.core import RedisChannelLayer
 from django.core.exceptions import ImproperlyConfigured
 from redis import asyncio as aioredis
@@ -38,12 +44,20 @@ class InboxChannelLayer(RedisChannelLayer):
     are busy a caller waits for one (up to `socket_timeout`, no longer than for an answer)
     instead of failing at once with `MaxConnectionsError` as redis-py's default pool of 100
     does: closing 1,000 sockets at once lost most of their discards that way.
+
+    It also answers what the live layer asks that channels-redis has no public call for
+    (`groups_with_members`, `close_loop_connections`), from what this class owns, so nothing
+    reads channels-redis's private attributes.
     """
 
     brpop_timeout = BLOCKING_POP_TIMEOUT
 
     def __init__(self, hosts=None, *, max_connections: int = 200, **config: object) -> None:
         super().__init__(hosts=hosts, **config)
+        # The connections handed out, per event loop (`close_loop_connections`).
+        self.loop_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
+            weakref.WeakKeyDictionary()
+        )
         self.hosts = [
             {**CONNECTION_OPTIONS, "max_connections": max_connections, **host}
             for host in self.hosts
@@ -63,3 +77,40 @@ class InboxChannelLayer(RedisChannelLayer):
             return super().create_pool(index)
         host.setdefault("timeout", host.get("socket_timeout"))
         return aioredis.BlockingConnectionPool.from_url(host.pop("address"), **host)
+
+    def connection(self, index: int) -> aioredis.Redis:
+        connection = super().connection(index)
+        self.loop_connections.setdefault(asyncio.get_running_loop(), {})[index] = connection
+        return connection
+
+    def group_key(self, group: str) -> bytes:
+        """The Redis key of a group's members: the sorted set of its channels, scored by when
+        each joined, as channels-redis 4 stores it (tests/test_consumers.py checks that the
+        answers below follow joins and leaves, so a change of that format fails a test)."""
+        return f"{self.prefix}:group:{group}".encode()
+
+    async def groups_with_members(self, groups: Sequence[str]) -> set[str]:
+        """The groups with at least one member that `group_send` would still send to.
+
+        group_send skips members older than group_expiry, and so does this. One pipelined
+        round trip per Redis host, however many groups are asked about.
+        """
+        since = int(time.time()) - self.group_expiry
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_host[self.consistent_hash(group)].append(group)
+        found = set()
+        for index, members in by_host.items():
+            pipe = self.connection(index).pipeline(transaction=False)
+            for group in members:
+                pipe.zcount(self.group_key(group), since, "+inf")
+            counts = await pipe.execute()
+            found.update(group for group, count in zip(members, counts, strict=True) if count)
+        return found
+
+    async def close_loop_connections(self) -> None:
+        """Close the connections this layer opened on the running event loop: a thread that
+        outlives the layer (the live sender's, when settings change in tests) would keep
+        them open otherwise. A later call on this loop opens new ones."""
+        for connection in self.loop_connections.pop(asyncio.get_running_loop(), {}).values():
+            await connection.aclose(close_connection_pool=True)

@@ -3,7 +3,7 @@
 The page says what it is viewing in the query string (`status`, `q`, `conversation`), with the
 same meaning as the inbox URL's, so a row is shown or removed by what that page lists.
 
-Pushes arrive as numbered batches (inbox/sender.py). The consumer keeps the last number it
+Pushes arrive as numbered batches (inbox/live/publish.py). The consumer keeps the last number it
 got from each origin in each group it is in; when one is missing (dropped by a sender that
 could not send it, or by channels-redis over a channel's capacity) it tells the page to
 refetch what it shows (`RESYNC`), so the page is never left behind without knowing it.
@@ -24,16 +24,16 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
-from inbox import live, selectors, sender
+from inbox import live, selectors
 
 logger = logging.getLogger(__name__)
 
 # The inbox's `?status=` values, and the conversation states each one lists.
 STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
 DEFAULT_STATUS = "open"
-# The channel layer's messages the sender sends (inbox/sender.py), and the items a batch
+# The channel layer's messages the sender sends (inbox/live/publish.py), and the items a batch
 # holds: a frame to the page, or the end of the socket.
-PUSHED = {sender.BATCH, sender.SYNC}
+PUSHED = {live.BATCH, live.SYNC}
 ITEMS = {"row.changed", "fragment", "session.ended"}
 # The frame that makes the page refetch its list and thread (static/inbox/live.js).
 RESYNC = "<!--live:resync-->"

@@ -26,7 +26,7 @@ def layer(request, settings) -> str:
         url = request.getfixturevalue("redis_url")
         settings.CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "inbox.channel_layer.InboxChannelLayer",
                 # A prefix of its own, so runs sharing the Redis never see each other's groups.
                 "CONFIG": {"hosts": [url], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
             }
@@ -342,19 +342,19 @@ def test_a_language_cookie_in_any_case_is_spoken_not_a_crash(
 
 
 def test_the_live_layer_knows_which_groups_have_sockets(layer):
-    """live.py renders only for groups with a socket: asked of either layer, the answer
+    """The live layer renders only for groups with a socket: asked of either layer, the answer
     follows joins and leaves."""
     from channels.layers import get_channel_layer
 
     channel_layer = get_channel_layer()
     thread, agents = live.conversation_group(uuid.uuid4()), live.AGENTS_GROUP
     # Asked as the webhook asks it: from sync code, outside any event loop.
-    assert live._listened(channel_layer, [thread, agents]) == set()
+    assert async_to_sync(live.listened)(channel_layer, [thread, agents]) == set()
     channel = async_to_sync(channel_layer.new_channel)()
     async_to_sync(channel_layer.group_add)(thread, channel)
-    assert live._listened(channel_layer, [thread, agents]) == {thread}
+    assert async_to_sync(live.listened)(channel_layer, [thread, agents]) == {thread}
     async_to_sync(channel_layer.group_discard)(thread, channel)
-    assert live._listened(channel_layer, [thread, agents]) == set()
+    assert async_to_sync(live.listened)(channel_layer, [thread, agents]) == set()
 
 
 def test_logging_out_closes_that_sessions_sockets_only(layer, agent, agent_client, session_cookie):

@@ -1,4 +1,4 @@
-"""inbox/live.py: what a committed write pushes, and that a failed push never fails a write."""
+"""inbox/live/: what a committed write pushes, and that a failed push never fails a write."""
 
 import socket
 import uuid
@@ -7,8 +7,10 @@ from collections.abc import Callable
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import transaction
 
 from inbox import live
+from inbox.live import fragments
 from inbox.models import Conversation, Message
 from tests.conftest import close_conversation, new_conversation, new_message
 
@@ -27,7 +29,7 @@ def closed_port() -> int:
 def unreachable_redis(settings, closed_port):
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "inbox.channel_layer.InboxChannelLayer",
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{closed_port}/0"]},
         }
     }
@@ -70,7 +72,9 @@ def test_the_webhook_stores_and_answers_when_redis_is_down(unreachable_redis, po
     assert Message.objects.filter(pk=message_id).exists()
     # The pushes go out from the sender's thread, after the answers.
     assert live.wait_until_sent(timeout=10)
-    failures = [r for r in caplog.records if r.name == "inbox.sender" and r.levelname == "ERROR"]
+    failures = [
+        r for r in caplog.records if r.name == "inbox.live.publish" and r.levelname == "ERROR"
+    ]
     assert failures, "a failed push must be logged"
     assert "could not push" in failures[0].getMessage()
     assert failures[0].exc_info, "the first failure is logged with its traceback"
@@ -97,15 +101,15 @@ def join(group: str, sockets: int) -> None:
 
 @pytest.fixture
 def count_renders(monkeypatch) -> list[str]:
-    """The partials live.py renders, by name, as they are rendered."""
+    """The partials the live layer renders, by name, as they are rendered."""
     rendered = []
-    original = live.render_to_string
+    original = fragments.render_to_string
 
     def counting(name: str, context: dict) -> str:
         rendered.append(name)
         return original(name, context)
 
-    monkeypatch.setattr(live, "render_to_string", counting)
+    monkeypatch.setattr(fragments, "render_to_string", counting)
     return rendered
 
 
@@ -131,13 +135,15 @@ def test_each_event_is_rendered_once_whatever_the_audience(
     # Once per language the inbox speaks, however many sockets will get it.
     languages = len(settings.LANGUAGES)
     assert sorted(count_renders) == sorted(
-        ["inbox/index.html#conversation-row", "inbox/index.html#message"] * languages
+        ["inbox/_pushed.html#row", "inbox/_pushed.html#bubble"] * languages
+        + ["inbox/_pushed.html#removed"]
     )
     count_renders.clear()
     with django_assert_max_num_queries(1):
         live.conversation_changed(ident)
     assert sorted(count_renders) == sorted(
-        ["inbox/index.html#conversation-header", "inbox/index.html#conversation-row"] * languages
+        ["inbox/_pushed.html#header", "inbox/_pushed.html#row"] * languages
+        + ["inbox/_pushed.html#removed"]
     )
 
 
@@ -153,7 +159,7 @@ def test_nothing_is_rendered_for_a_group_without_sockets(
     # Agents online, nobody on this thread: the row, not the bubble.
     join(live.AGENTS_GROUP, 2)
     live.message_added(message_id, ident)
-    assert set(count_renders) == {"inbox/index.html#conversation-row"}
+    assert set(count_renders) == {"inbox/_pushed.html#row", "inbox/_pushed.html#removed"}
 
 
 def test_a_received_message_is_marked_for_the_title_counter(agents_group, post_event):
@@ -202,3 +208,59 @@ def test_a_bubble_too_big_for_a_frame_is_pushed_as_a_refetch(post_event):
     # The row shows a short preview whatever the message's size.
     row = live.row_event(Conversation.objects.get(pk=ident), version=1, to_top=True)
     assert all(len(frame.encode()) < 10_000 for frame in row["show"].values())
+
+
+def batches_for(group: str) -> Callable[[], list[dict]]:
+    """A channel in `group` on the in-memory layer; returns a function draining its batches."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+
+    def drain() -> list[dict]:
+        queue = layer.channels.get(channel)
+        batches = []
+        while queue is not None and not queue.empty():
+            batches.append(queue.get_nowait()[1])
+        return batches
+
+    return drain
+
+
+def test_a_transactions_changes_go_out_as_one_batch_after_it_commits(memory_layer, post_event):
+    # What draining held events does: several messages and the conversation in one
+    # transaction. The page gets one frame per group, not one per change.
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    received = [uuid.uuid4() for _ in range(3)]
+    for ts, message_id in enumerate(received, start=1):
+        post_event(new_message(ident, ts=ts, message_id=message_id, direction="RECEIVED"))
+    agents, thread = batches_for(live.AGENTS_GROUP), batches_for(live.conversation_group(ident))
+    with transaction.atomic():
+        for message_id in received:
+            live.message_added(message_id, ident)
+        live.conversation_changed(ident)
+        assert agents() == [] and thread() == [], "nothing may be pushed before the commit"
+    (agents_batch,) = agents()
+    (row,) = agents_batch["items"]
+    assert all(f"<!--live:received {m}-->" in row["show"]["en"] for m in received)
+    (thread_batch,) = thread()
+    bubbles = [item["html"]["en"] for item in thread_batch["items"]]
+    assert len(bubbles) == len(received) + 1  # each bubble, then the header
+    for message_id, bubble in zip(received, bubbles, strict=False):
+        assert f'id="message-{message_id}"' in bubble
+    assert 'id="conversation-header"' in bubbles[-1]
+
+
+def test_a_rolled_back_transaction_pushes_nothing_and_the_next_one_pushes(memory_layer, post_event):
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    agents = batches_for(live.AGENTS_GROUP)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        live.conversation_changed(ident)
+        raise RuntimeError("rolled back")
+    assert agents() == []
+    with transaction.atomic():
+        live.conversation_changed(ident)
+    assert len(agents()) == 1

@@ -1,18 +1,33 @@
-"""The way out for live pushes: off the request, bounded, numbered, never waiting on Redis.
+"""What a committed write pushes, and the way out: one batch per transaction, off the request.
 
-`live.py` turns each committed write into a job (what changed) and hands it to the process's
-one `Sender`; the request returns at once, whatever state Redis is in (README, "Live pushes
-under load and faults"). On channels-redis the sender is a daemon thread:
+The services describe each write as a `Change` (`conversation_changed`, `message_added`,
+`session_ended`). Called inside a transaction, the changes are collected and handed over
+together, in ONE `transaction.on_commit`, when it commits: nothing is pushed for a write that
+rolls back, a transaction that drains N held events makes one batch, not N, and every
+fragment is rendered from the committed state. Called outside one (from a service's own
+on_commit callback, say), a change is handed over at once. A change from a savepoint that
+rolled back may go out with its transaction's others: `render` reads what was committed and
+skips what is not there, and each fragment is state, not a delta, so that is only a wasted
+row.
+
+The process's one `Sender` asks who listens (groups.py), calls `render` for a whole tick of
+transactions and sends the messages, numbered so that a page learns when it missed one. A
+push that fails (the channel layer's Redis is down or hung) never holds or fails the
+request: the write is committed and the webhook must still answer 2xx.
+
+The request returns at once, whatever state Redis is in (README, "Live pushes under load and
+faults"). On channels-redis the sender is a daemon thread:
 
 - It takes what was queued in the last tick (`TICK`, 25 ms), asks Redis once which groups of
-  those jobs have a socket, renders for those only (`render`, live.py), and sends ONE channel
-  layer message per group for the whole tick: a burst of events costs each socket a few
-  messages, not one per event.
+  those changes have a socket, renders for those only, and sends ONE channel layer message
+  per group for the whole tick: a burst of events costs each socket a few messages, not one
+  per event.
 - Every Redis call has a short timeout (`CALL_TIMEOUT`). After `BREAKER_FAILURES` failures in
   a row the breaker opens: jobs are dropped without trying for `BREAKER_COOL_DOWN` seconds,
   then one batch probes Redis again. A hung Redis costs each tick one timeout, not each
   webhook.
-- The queue holds at most `QUEUE_SIZE` jobs; when it is full the oldest is dropped.
+- The queue holds at most `QUEUE_SIZE` jobs (a job is one transaction's changes); when it is
+  full the oldest is dropped.
 - Failures are logged once with a traceback, then as one line with a count per
   `LOG_INTERVAL`, not one line per event.
 
@@ -41,14 +56,22 @@ import logging
 import threading
 import time
 import uuid
-from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+import weakref
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar
+from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
-from django.db import connections
+from django.db import connections, transaction
+
+from inbox import selectors
+from inbox.channel_layer import InboxChannelLayer
+from inbox.live.fragments import bubble_event, header_event, row_event
+from inbox.live.groups import AGENTS_GROUP, conversation_group, listened, session_group
+from inbox.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -66,37 +89,173 @@ BATCH = "live.batch"
 SYNC = "live.sync"
 
 
-class Job(Protocol):
-    """What live.py queues: the groups it may be pushed to."""
+@dataclass(frozen=True)
+class Change:
+    """A write to push once committed: what `render` turns into fragments, in the sender."""
 
+    CONVERSATION: ClassVar[str] = "conversation"
+    MESSAGE: ClassVar[str] = "message"
+    SESSION: ClassVar[str] = "session"
+
+    kind: str
     groups: tuple[str, ...]
+    conversation_id: UUID | None = None
+    message_id: UUID | None = None
+    version: int = 0
 
 
-Render = Callable[[Sequence[Job], set[str]], dict[str, list[dict]]]
+# A job: one transaction's changes, sent together.
+Job = tuple[Change, ...]
 
 
-async def listened(layer: BaseChannelLayer, groups: Sequence[str]) -> set[str]:
-    """The groups with at least one socket in them. A layer this cannot ask (another
-    back-end, another channels_redis) counts as listened to: the push is then only wasted."""
-    if isinstance(layer, InMemoryChannelLayer):
-        return {group for group in groups if layer.groups.get(group)}
-    if not hasattr(layer, "_group_key") or not hasattr(layer, "consistent_hash"):
-        return set(groups)
-    # channels_redis keeps a group as a sorted set of channels scored by when they joined;
-    # group_send skips those older than group_expiry, and so does this. One pipelined round
-    # trip per Redis host, however many groups a tick touches.
-    since = int(time.time()) - layer.group_expiry
-    by_host: dict[int, list[str]] = defaultdict(list)
-    for group in groups:
-        by_host[layer.consistent_hash(group)].append(group)
-    found = set()
-    for index, members in by_host.items():
-        pipe = layer.connection(index).pipeline(transaction=False)
-        for group in members:
-            pipe.zcount(layer._group_key(group), since, "+inf")
-        counts = await pipe.execute()
-        found.update(group for group, count in zip(members, counts, strict=True) if count)
-    return found
+def _groups(job: Job) -> list[str]:
+    return list(dict.fromkeys(group for change in job for group in change.groups))
+
+
+def conversation_changed(conversation_id: UUID) -> None:
+    """Push a conversation's row to every agent and its header to the thread's viewers.
+
+    For writes that make the conversation the most recent activity: opened, closed, reopened.
+    """
+    publish(
+        Change(
+            kind=Change.CONVERSATION,
+            groups=(AGENTS_GROUP, conversation_group(conversation_id)),
+            conversation_id=conversation_id,
+            version=_version(),
+        )
+    )
+
+
+def message_added(message_id: UUID, conversation_id: UUID) -> None:
+    """Push a new message: its bubble to the thread's viewers, its row to every agent.
+
+    The row moves to the top only when this is the conversation's latest message; a late
+    delivery of an old message updates the row where it is.
+    """
+    publish(
+        Change(
+            kind=Change.MESSAGE,
+            groups=(conversation_group(conversation_id), AGENTS_GROUP),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            version=_version(),
+        )
+    )
+
+
+def session_ended(session_key: str) -> None:
+    """Close the sockets of a session that logged out: they would go on receiving every
+    conversation's pushes until their tabs closed. Other sessions of the agent keep theirs."""
+    publish(Change(kind=Change.SESSION, groups=(session_group(session_key),)))
+
+
+def wait_until_sent(timeout: float = 10.0) -> bool:
+    """Whether every push submitted so far has left this process (or was dropped)."""
+    return _sender.wait_until_sent(timeout)
+
+
+class _Transaction:
+    """The changes of one transaction, handed to the sender together when it commits."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.sent = False
+
+    def send(self) -> None:
+        self.sent = True
+        _sender.submit(tuple(self.changes))
+
+
+# Per thread (a connection is), the transaction collecting changes. Only its on_commit
+# callback holds it: when the transaction (or the savepoint that registered the callback)
+# rolls back, Django drops the callback, the weak reference dies with it, and the next
+# change starts a new collection.
+_collecting = threading.local()
+
+
+def publish(change: Change) -> None:
+    """Push a change after its transaction commits, in one batch with its other changes."""
+    if not transaction.get_connection().in_atomic_block:
+        _sender.submit((change,))
+        return
+    ref = getattr(_collecting, "transaction", None)
+    pending = ref() if ref is not None else None
+    if pending is None or pending.sent:
+        pending = _Transaction()
+        _collecting.transaction = weakref.ref(pending)
+        transaction.on_commit(pending.send, robust=True)
+    pending.changes.append(change)
+
+
+def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
+    """The messages for a tick's changes, by group, for the groups with a socket.
+
+    Coalesced: a conversation that changed several times in the tick gets one row and one
+    header, read once from the committed state (newer than any of the changes), with the
+    newest version and every received message's marker. Each bubble is its own. Thread
+    groups come first, so a thread's viewer gets the bubble before the row that counts it.
+    """
+    changes = [change for job in jobs for change in job]
+    wanted = [c for c in changes if any(group in audience for group in c.groups)]
+    conversation_ids = dict.fromkeys(
+        c.conversation_id for c in wanted if c.conversation_id is not None
+    )
+    message_ids = {c.message_id for c in wanted if c.message_id is not None}
+    conversations = {
+        conversation.id: conversation
+        for conversation_id in conversation_ids
+        if (conversation := selectors.conversation_get(conversation_id=conversation_id))
+    }
+    messages = Message.objects.in_bulk(message_ids) if message_ids else {}
+
+    threads: dict[str, list[dict]] = {}
+    rows: dict[UUID, dict] = {}  # by conversation, in the order of their last change
+    headers: dict[UUID, int] = {}  # conversation -> newest version of a header change
+    sessions: dict[str, list[dict]] = {}
+    for change in wanted:
+        if change.kind == Change.SESSION:
+            sessions[change.groups[0]] = [{"type": "session.ended"}]
+            continue
+        conversation = conversations.get(change.conversation_id)
+        message = messages.get(change.message_id) if change.message_id else None
+        if conversation is None or (change.kind == Change.MESSAGE and message is None):
+            continue
+        thread = conversation_group(conversation.id)
+        if message is not None and thread in audience:
+            threads.setdefault(thread, []).append(bubble_event(message, version=change.version))
+        if change.kind == Change.CONVERSATION and thread in audience:
+            headers[conversation.id] = max(headers.get(conversation.id, 0), change.version)
+        if AGENTS_GROUP in audience:
+            row = rows.pop(conversation.id, {"version": 0, "to_top": False, "received": []})
+            row["version"] = max(row["version"], change.version)
+            row["to_top"] = row["to_top"] or (
+                change.kind == Change.CONVERSATION or conversation.last_message_id == message.id
+            )
+            if message is not None and message.direction == "RECEIVED":
+                row["received"].append(message.id)
+            rows[conversation.id] = row
+
+    out: dict[str, list[dict]] = {}
+    for conversation_id, version in headers.items():
+        header = header_event(conversations[conversation_id], version=version)
+        threads.setdefault(conversation_group(conversation_id), []).append(header)
+    out.update(threads)
+    if rows:
+        out[AGENTS_GROUP] = [
+            row_event(conversations[conversation_id], **row)
+            for conversation_id, row in rows.items()
+        ]
+    out.update(sessions)
+    return out
+
+
+def _version() -> int:
+    """Microseconds since the epoch (exact in a JavaScript number).
+
+    Taken before the state is read, so a fragment never claims to be newer than what it shows.
+    """
+    return time.time_ns() // 1000
 
 
 @dataclass
@@ -200,8 +359,7 @@ class _LayerState:
 class Sender:
     """The process's pushes: `submit(job)` from any thread; `render` makes the messages."""
 
-    def __init__(self, render: Render) -> None:
-        self.render = render
+    def __init__(self) -> None:
         self._id = uuid.uuid4().hex[:12]
         self._streams: dict[str, _Stream] = {}
         self._tailing: dict[str, _Stream] = {}  # the streams whose tails are not all sent
@@ -218,14 +376,14 @@ class Sender:
 
     def submit(self, job: Job) -> None:
         layer = get_channel_layer()
-        if layer is None:
+        if layer is None or not job:
             return
         if isinstance(layer, InMemoryChannelLayer):
             self._send_inline(layer, job)
             return
         with self._queued:
             if len(self._queue) >= QUEUE_SIZE:
-                self._skip(self._queue.popleft().groups)
+                self._skip(_groups(self._queue.popleft()))
                 self._finished += 1
                 self._state.log.overflow()
             self._queue.append(job)
@@ -251,10 +409,10 @@ class Sender:
 
     def _send_inline(self, layer: BaseChannelLayer, job: Job) -> None:
         try:
-            audience = async_to_sync(listened)(layer, job.groups)
+            audience = async_to_sync(listened)(layer, _groups(job))
             if not audience:
                 return
-            messages = self.render([job], audience)
+            messages = render([job], audience)
             # Numbered and sent under one lock: two committing threads' pushes reach a
             # group in the order of their numbers.
             with self._numbering:
@@ -267,7 +425,7 @@ class Sender:
         except Exception:
             # The write is committed; failing the request now would only make the provider
             # retry an event we already have. Pages refetch what they missed on reconnect.
-            logger.exception("live: could not publish to %s", ", ".join(job.groups))
+            logger.exception("live: could not publish to %s", ", ".join(_groups(job)))
 
     # Numbering.
 
@@ -361,8 +519,8 @@ class Sender:
         if layer is not self._state.layer:
             previous = self._state.layer
             self._state = _LayerState(layer=layer)
-            if previous is not None:
-                self._call(loop, _close_loop_connections(previous, loop))
+            if isinstance(previous, InboxChannelLayer):
+                self._call(loop, previous.close_loop_connections())
         return self._state
 
     def _call(self, loop: asyncio.AbstractEventLoop, coroutine, timeout: float = CALL_TIMEOUT):
@@ -372,7 +530,7 @@ class Sender:
         layer = state.layer
         if layer is None or isinstance(layer, InMemoryChannelLayer):
             return  # the layer changed under queued jobs (settings changed: tests only)
-        groups = list(dict.fromkeys(group for job in jobs for group in job.groups))
+        groups = list(dict.fromkeys(group for job in jobs for group in _groups(job)))
         if not state.breaker.allows():
             self._lost(state, jobs, groups, None)
             return
@@ -386,7 +544,7 @@ class Sender:
             state.log.recovered()
             return
         try:
-            messages = self.render(jobs, audience)
+            messages = render(jobs, audience)
         except Exception as error:
             # The database, most likely: nothing can be rendered, so nothing is sent.
             self._lost(state, jobs, list(audience), error, breaker=False)
@@ -420,7 +578,9 @@ class Sender:
 
     def _send_tails(self, loop: asyncio.AbstractEventLoop, state: _LayerState) -> None:
         layer = state.layer
-        if layer is None or not state.breaker.allows():
+        if layer is None or isinstance(layer, InMemoryChannelLayer) or not state.breaker.allows():
+            # The in-process layer's pushes are inline and have no tails (settings changed
+            # under this thread: tests only).
             return
         now = time.time()
         with self._numbering:
@@ -459,8 +619,4 @@ async def _send_all(layer: BaseChannelLayer, messages: list[dict]) -> None:
         await layer.group_send(message["group"], message)
 
 
-async def _close_loop_connections(layer: BaseChannelLayer, loop: asyncio.AbstractEventLoop):
-    """Close the connections a replaced channels_redis layer keeps for this thread's loop."""
-    loops = getattr(layer, "_layers", None)
-    if isinstance(loops, dict) and loop in loops:
-        await loops.pop(loop).flush()
+_sender = Sender()

@@ -1,0 +1,116 @@
+"""The fragments a push carries: rendered from the page's own partials, once per language.
+
+Every fragment is an out-of-band swap keyed by the contract's DOM ids, safe to apply twice:
+an insert is always preceded by a delete of the same id. Each also carries `data-live-key`
+and `data-live-version` (when its state was read) so the page drops a fragment older than
+one it already applied, whatever order two processes' pushes arrive in.
+
+All of that markup is the templates' (templates/inbox/_pushed.html, and the `oob` and
+`live_version` flags of the partials in inbox/index.html); this module only chooses which
+fragment and gives it its context. Nothing here sends anything (publish.py does).
+"""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from inbox.middleware import server_timezone
+from inbox.models import Conversation, Message
+
+TEMPLATE = "inbox/_pushed.html"
+
+# The largest frame a push may be. daphne (autobahn) refuses to send a message over its
+# websocket_max_message_size of 1 MiB, and then closes the socket with 1011; a bubble is
+# HTML-escaped (`<` becomes `&lt;`), so a message well inside the webhook's 1 MiB can
+# render past it. Half of that leaves room for whatever wraps a frame.
+MAX_FRAME_BYTES = 512 * 1024
+# Sent instead of a fragment too big for a frame: the page refetches what it shows
+# (static/inbox/live.js), which brings the message over HTTP, where size is no limit.
+REFETCH_MARKER = "<!--live:refetch-->"
+
+
+def row_event(
+    conversation: Conversation, *, version: int, to_top: bool, received: Sequence[UUID] = ()
+) -> dict:
+    """The list-row message for the agents' group: both ways a consumer may apply it.
+
+    `show` upserts the row (at the top of the list, or in place, where a page that lacks it
+    adds nothing); `hide` removes it, for the sockets whose filter or search it does not
+    match. A consumer sends exactly one of them.
+    """
+    context = {
+        "conversation": conversation,
+        "live_key": f"conversation-{conversation.id}",
+        "live_version": version,
+        "to_top": to_top,
+    }
+    # An HTML comment is not swapped; the page counts each as a new received message.
+    marker = "".join(f"<!--live:received {message_id}-->" for message_id in received)
+    show = {language: marker + row for language, row in _rendered("row", context).items()}
+    with translation.override(settings.LANGUAGE_CODE):
+        removed = render_to_string(f"{TEMPLATE}#removed", context).strip()
+    return {
+        "type": "row.changed",
+        "conversation_id": str(conversation.id),
+        "status": conversation.status,
+        "show": show,
+        "hide": marker + removed,
+    }
+
+
+def header_event(conversation: Conversation, *, version: int) -> dict:
+    """The open thread's header, swapped in place by its id."""
+    context = {"conversation": conversation, "live_version": version}
+    return {"type": "fragment", "html": _rendered("header", context)}
+
+
+def bubble_event(message: Message, *, version: int) -> dict:
+    """A message bubble, placed in timestamp order in the open thread."""
+    following = (
+        Message.objects.filter(conversation_id=message.conversation_id)
+        .filter(
+            Q(timestamp__gt=message.timestamp) | Q(timestamp=message.timestamp, id__gt=message.id)
+        )
+        .order_by("timestamp", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    context = {
+        "message": message,
+        "live_key": f"message-{message.id}",
+        "live_version": version,
+        # Before the message that follows it; if this page does not have that one (yet), the
+        # page appends it instead (live.js, `data-live-fallback`), which the later one will
+        # then follow.
+        "placement": "beforeend:#messages"
+        if following is None
+        else f"beforebegin:#message-{following}",
+        "fallback": "" if following is None else "#messages",
+    }
+    return {"type": "fragment", "html": _fitting_a_frame(_rendered("bubble", context))}
+
+
+def _rendered(partial: str, context: dict) -> dict[str, str]:
+    """A partial rendered once in each of the inbox's languages, keyed by language code.
+
+    Rendered once per event, not per socket; each consumer forwards its agent's language.
+    """
+    rendered = {}
+    for language, _name in settings.LANGUAGES:
+        # In the server's zone, as a page with no `tz` cookie (the browser re-renders each
+        # time in its own); a zone of ours, so a time at the calendar's edge cannot fail it.
+        with translation.override(language), timezone.override(server_timezone()):
+            rendered[language] = render_to_string(f"{TEMPLATE}#{partial}", context).strip()
+    return rendered
+
+
+def _fitting_a_frame(html: dict[str, str]) -> dict[str, str]:
+    """The fragments, or the refetch marker in their place when one would not fit a frame
+    (MAX_FRAME_BYTES): the viewers stay connected and get the message by refetching."""
+    if all(len(fragment.encode()) <= MAX_FRAME_BYTES for fragment in html.values()):
+        return html
+    return dict.fromkeys(html, REFETCH_MARKER)
