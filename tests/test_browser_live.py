@@ -41,6 +41,26 @@ def post(base_url: str, event: dict) -> int:
         return response.status
 
 
+# The page's sockets as a test sees them (live.js keeps its own to itself): each one made,
+# in `window.liveSockets`, and the code of each close, in `window.closeCodes`.
+RECORD_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.liveSockets = [];
+  window.closeCodes = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.liveSockets.push(this);
+      this.addEventListener("close", (event) => window.closeCodes.push(event.code));
+    }
+  };
+})();
+"""
+# The page's current socket.
+LIVE_SOCKET = "window.liveSockets[window.liveSockets.length - 1]"
+
+
 def log_in(page: Page, base_url: str, agent_client) -> None:
     page.context.add_cookies(
         [{"name": "sessionid", "value": agent_client.cookies["sessionid"].value, "url": base_url}]
@@ -136,14 +156,8 @@ def test_the_page_reconnects_after_any_close_even_a_normal_one(page: Page, serve
     server = serve(args=("--websocket_timeout", "2"))
     ident = uuid.uuid4()
     log_in(page, server.url, agent_client)
+    page.add_init_script(RECORD_SOCKETS)
     page.goto(f"{server.url}/")
-    page.evaluate(
-        """() => {
-            window.closeCodes = [];
-            document.body.addEventListener("htmx:wsClose",
-                (event) => window.closeCodes.push(event.detail.event.code));
-        }"""
-    )
     page.wait_for_function("() => window.closeCodes.includes(1000)", timeout=LIVE)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
     assert post(server.url, new_conversation(ident)) == 201
@@ -181,6 +195,7 @@ def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
     assert post(server.url, new_conversation(ident)) == 201
     assert post(server.url, new_message(ident, ts=1)) == 201
     log_in(page, server.url, agent_client)
+    page.add_init_script(RECORD_SOCKETS)
     page.goto(f"{server.url}/?status=all")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
 
@@ -192,10 +207,7 @@ def test_fragments_applied_twice_and_out_of_order_leave_the_newest_state(
     # crossed on the way.
     for fragment in (newer, newer, older):
         page.evaluate(
-            """(html) => {
-                const socket = htmx.find("#live-socket")["htmx-internal-data"].webSocket.socket;
-                socket.dispatchEvent(new MessageEvent("message", {data: html}));
-            }""",
+            f"(html) => {LIVE_SOCKET}.dispatchEvent(new MessageEvent('message', {{data: html}}))",
             fragment,
         )
     row = page.locator(f"#conversation-{ident}")
@@ -312,6 +324,7 @@ def test_logging_out_in_another_tab_sends_this_one_to_the_login_form(
 ):
     server = serve()
     log_in(page, server.url, agent_client)
+    page.add_init_script(RECORD_SOCKETS)
     page.goto(f"{server.url}/?status=all")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
     other_tab = page.context.new_page()  # the same session, as another tab of this browser
@@ -336,6 +349,7 @@ def test_the_live_inbox_runs_under_its_content_security_policy(
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     assert post(server.url, new_conversation(first, ts=0)) == 201
     assert post(server.url, new_message(first, ts=1, content="Bom dia")) == 201
+    page.add_init_script(RECORD_SOCKETS)
     page.goto(f"{server.url}/")
     page.fill("input[name=username]", "ana")
     page.fill("input[name=password]", "s3cret-pass-word")
@@ -373,10 +387,7 @@ def test_the_live_inbox_runs_under_its_content_security_policy(
     expect(page.locator(f"#message-{bubble} p")).to_have_text("Tudo", timeout=LIVE)
 
     # The socket closes under the page; it reconnects and catches up.
-    page.evaluate(
-        """() => document.getElementById("live-socket")["htmx-internal-data"]
-            .webSocket.socket.close()"""
-    )
+    page.evaluate(f"() => {LIVE_SOCKET}.close()")
     assert post(server.url, new_conversation(third, ts=20)) == 201
     expect(page.locator(f"#conversation-{third}")).to_be_visible(timeout=LIVE)
     expect(status).to_have_attribute("data-state", "live", timeout=LIVE)

@@ -8,6 +8,8 @@ browser's own zone and language from its exact `datetime` attribute.
 from datetime import datetime, timedelta
 
 from django import template
+from django.conf import settings
+from django.shortcuts import resolve_url
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
@@ -68,3 +70,10 @@ AVATAR_TONES = [
 def avatar_tone(value: object) -> str:
     """A stable colour per conversation, so an agent recognises a row when it moves."""
     return AVATAR_TONES[int(str(value)[:2], 16) % len(AVATAR_TONES)]
+
+
+@register.simple_tag
+def login_url() -> str:
+    """The login form's path, from settings.LOGIN_URL (a path or a URL pattern's name), for
+    the page's script: the only code that sends an agent there without a request."""
+    return resolve_url(settings.LOGIN_URL)

@@ -1,67 +1,66 @@
-// The live inbox, page side; htmx's ws extension does the swapping. This adds what the
-// extension lacks: reconnecting after ANY close (it only retries 1006/1011/1012/1013), a
-// refetch of what the page shows on every (re)open so nothing sent during a gap is lost, an
-// indicator, and a count of new received messages in the title while the tab is hidden.
+// The live inbox, page side: one WebSocket of this page's own, and each push swapped in with
+// htmx's public API (htmx.swap: its fragments are out-of-band swaps by DOM id). Around it:
+// reconnecting after any close with backoff, a refetch of what the page shows on every
+// (re)open so nothing sent during a gap is lost, an indicator, and a count of new received
+// messages in the title while the tab is hidden.
 //
 // Back and forward swap in a new copy of the page's body (htmx's history restore), with a
-// new #live-socket element and its own socket: everything here looks the element up when
-// it needs it and listens on <body>, where the extension's events bubble, so the handlers
-// set up once serve every copy. Events of a removed element (its socket closing) no
-// longer reach <body>.
+// new #live-socket element: everything here looks the element up when it needs it and
+// listens on <body>, and the one socket serves every copy (the page tells it what it views).
 (function () {
   "use strict";
   if (!document.getElementById("live-socket") || !window.htmx || window.inboxLive) return;
   window.inboxLive = true;
-  var RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
   // The server's close code for a session that logged out (inbox/consumers.py).
   var SESSION_ENDED = 4401;
   var baseTitle = document.title;
   var unseen = new Set();
   var versions = new Map();
   var retries = 0;
+  var socket = null;
   // Pushes that arrive while a refetch is in flight: applied at once, and again after the
   // refetched state is swapped in, which may have been read before their change committed.
   var duringRefetch = null;
 
-  // Exponential backoff with jitter, capped at 30 s; shared with the extension's own retries.
+  // Exponential backoff with jitter, capped at 30 s.
   function backoff(attempt) {
     var ceiling = Math.min(30000, 500 * Math.pow(2, attempt));
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
-  htmx.config.wsReconnectDelay = backoff;
 
   function socketElement() {
     return document.getElementById("live-socket");
   }
 
-  function fromSocketElement(event) {
-    return event.target === socketElement();
-  }
-
+  var shown = "connecting";
   function show(state) {
+    shown = state;
     var indicator = document.getElementById("live-status");
     if (!indicator) return;
     indicator.dataset.state = state;
     indicator.textContent = indicator.getAttribute("data-label-" + state) || state;
   }
+  // A history restore brings a new copy of the indicator, as the server rendered it; the
+  // socket is the same one.
+  document.body.addEventListener("htmx:historyRestore", function () {
+    show(shown);
+  });
 
-  // The open (or opening) socket of the page's current #live-socket, or null.
-  function currentSocket() {
-    var elt = socketElement();
-    var data = elt && elt["htmx-internal-data"];
-    return (data && data.webSocket && data.webSocket.socket) || null;
+  function isOpen(ws) {
+    return ws !== null && ws.readyState === WebSocket.OPEN;
   }
 
-  function isOpen(socket) {
-    return socket !== null && socket.readyState === WebSocket.OPEN;
+  // A push swapped in: every element of it is an out-of-band swap (inbox/live/fragments.py),
+  // so nothing is swapped into the element itself. At once and settled at once, so that two
+  // pushes are applied in the order they arrived.
+  function swapIn(message) {
+    var elt = socketElement();
+    if (!elt) return;
+    htmx.swap(elt, message, { swapStyle: "none", swapDelay: 0, settleDelay: 0 });
   }
 
   function replay(messages) {
-    var socket = currentSocket();
-    if (!socket) return;
-    messages.forEach(function (data) {
-      socket.dispatchEvent(new MessageEvent("message", { data: data }));
-    });
+    messages.forEach(received);
   }
 
   function refetch() {
@@ -93,14 +92,10 @@
         duringRefetch = null;
         replay(missed);
         // "Live" only once the page has caught up with what it missed, if still connected.
-        if (isOpen(currentSocket())) show("live");
+        if (isOpen(socket)) show("live");
       });
   }
 
-  document.body.addEventListener("htmx:wsConnecting", function (event) {
-    if (!fromSocketElement(event)) return;
-    show(retries ? "reconnecting" : "connecting");
-  });
   // What the page views now. htmx navigates between tabs, searches and threads without a
   // reload, and a reconnect reuses the socket's first URL, so the page tells the server.
   function view() {
@@ -114,19 +109,37 @@
     });
   }
   var viewed = view();
+  var socketUrl = null;
 
   function follow() {
-    var socket = currentSocket();
     viewed = view();
     if (isOpen(socket)) socket.send(viewed);
   }
 
-  document.body.addEventListener("htmx:wsOpen", function (event) {
-    if (!fromSocketElement(event)) return;
-    retries = 0;
-    follow();
-    refetch();
-  });
+  function connect() {
+    show(retries ? "reconnecting" : "connecting");
+    if (socketUrl === null) {
+      // The page's first view, in the element's data-live-url (relative to the page).
+      var url = new URL(socketElement().getAttribute("data-live-url"), window.location.href);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      socketUrl = url.href;
+    }
+    var ws = new WebSocket(socketUrl);
+    socket = ws;
+    ws.addEventListener("open", function () {
+      if (ws !== socket) return;
+      retries = 0;
+      follow();
+      refetch();
+    });
+    ws.addEventListener("message", function (event) {
+      if (ws === socket && typeof event.data === "string") received(event.data);
+    });
+    ws.addEventListener("close", function (event) {
+      if (ws === socket) closed(event.code);
+    });
+  }
+
   function navigated() {
     if (view() === viewed) return;
     follow();
@@ -134,7 +147,7 @@
     // socket missed nothing yet (its next open refetches everything), and a refetch then
     // could only swap a stale read over the agent's own next action, with no push to
     // correct it.
-    if (isOpen(currentSocket())) refetch();
+    if (isOpen(socket)) refetch();
   }
   ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(
     function (name) {
@@ -142,26 +155,27 @@
     }
   );
   window.addEventListener("popstate", navigated);
-  document.body.addEventListener("htmx:wsClose", function (event) {
-    if (!fromSocketElement(event)) return;
-    var socketElt = event.target;
-    var code = event.detail.event.code;
+
+  // Any close but a logout: reconnect after a while (a deploy, a restart, an idle proxy,
+  // daphne's --websocket_timeout closing with 1000).
+  function closed(code) {
+    socket = null;
+    var elt = socketElement();
     if (code === SESSION_ENDED) {
       // Logged out (in another tab, say): nothing to reconnect to; the login form, then back.
-      socketElt.remove();
+      var login = (elt && elt.getAttribute("data-login-url")) || "/";
       window.location.assign(
-        "/accounts/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search)
+        login +
+          (login.indexOf("?") >= 0 ? "&" : "?") +
+          "next=" +
+          encodeURIComponent(window.location.pathname + window.location.search)
       );
       return;
     }
     show("reconnecting");
     retries += 1;
-    var wrapper = event.detail.socketWrapper;
-    if (RETRIED_BY_EXTENSION.indexOf(code) >= 0) return;
-    setTimeout(function () {
-      if (socketElement() === socketElt) wrapper.reconnect();
-    }, backoff(retries));
-  });
+    setTimeout(connect, backoff(retries));
+  }
 
   // A fragment older than one already applied to the same element is dropped, so pushes
   // from several server processes may arrive in any order.
@@ -195,23 +209,32 @@
   function showCount() {
     document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
   }
-  // What the server sends instead of a fragment too big for one frame (inbox/live.py):
-  // the page fetches what it shows, the message included.
+  // What the server sends instead of a fragment too big for one frame (inbox/live/fragments.py),
+  // and when the socket missed a push (inbox/consumers.py): the page fetches what it shows.
   var REFETCH_MARKER = "<!--live:refetch-->";
-  document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
-    if (!fromSocketElement(event)) return;
-    if (duringRefetch) duringRefetch.push(event.detail.message);
-    if (event.detail.message.indexOf(REFETCH_MARKER) >= 0 && !duringRefetch) refetch();
+  var RESYNC_MARKER = "<!--live:resync-->";
+  function beforeMessage(message) {
+    if (duringRefetch) duringRefetch.push(message);
+    var stale = message.indexOf(REFETCH_MARKER) >= 0 || message.indexOf(RESYNC_MARKER) >= 0;
+    if (stale && !duringRefetch) refetch();
     if (!document.hidden) return;
     var marker = /<!--live:received ([0-9a-f-]+)-->/g;
     var match;
-    while ((match = marker.exec(event.detail.message)) !== null) unseen.add(match[1]);
+    while ((match = marker.exec(message)) !== null) unseen.add(match[1]);
     showCount();
-  });
+  }
+
+  function received(message) {
+    beforeMessage(message);
+    swapIn(message);
+  }
+
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {
       unseen.clear();
       showCount();
     }
   });
+
+  connect();
 })();
