@@ -3,6 +3,7 @@
 import socket
 import uuid
 from collections.abc import Callable
+from html.parser import HTMLParser
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -264,3 +265,27 @@ def test_a_rolled_back_transaction_pushes_nothing_and_the_next_one_pushes(memory
     with transaction.atomic():
         live.conversation_changed(ident)
     assert len(agents()) == 1
+
+
+def live_socket_attributes(html: str) -> dict[str, str | None]:
+    """The attributes of the page's #live-socket element."""
+    found: dict[str, str | None] = {}
+
+    class Finder(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if ("id", "live-socket") in attrs:
+                found.update(attrs)
+
+    Finder().feed(html)
+    return found
+
+
+def test_the_page_sends_a_logged_out_socket_to_the_configured_login_form(agent_client, settings):
+    # live.js goes there on close code 4401; it knows the URL only from the page.
+    settings.LOGIN_URL = "/staff/sign-in/"
+    attributes = live_socket_attributes(agent_client.get("/").content.decode())
+    assert attributes["data-login-url"] == "/staff/sign-in/"
+    settings.LOGIN_URL = "login"  # a URL pattern's name, as in project/settings.py
+    attributes = live_socket_attributes(agent_client.get("/").content.decode())
+    assert attributes["data-login-url"] == "/accounts/login/"
+    assert attributes["data-live-url"].startswith("/ws/inbox/?status=open")
