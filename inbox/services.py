@@ -18,10 +18,10 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox import live
+from inbox import db, live
 from inbox.events import CloseConversation, Event, NewConversation, NewMessage, event_parse_held
 from inbox.models import Conversation, HeldEvent, Message
 
@@ -54,16 +54,6 @@ def _last_activity(conversation: Conversation) -> datetime:
     return max(t for t in times if t is not None)
 
 
-def _transaction() -> transaction.Atomic:
-    """A service's own transaction, or part of its caller's without a savepoint.
-
-    A service that never rolls back part of its work and carries on needs no savepoint of
-    its own (the inner blocks that catch IntegrityError keep theirs). Nested in the
-    webhook's transaction, the savepoints were 4 of its 12 statements.
-    """
-    return transaction.atomic(savepoint=False)
-
-
 def _conversation_locked(conversation_id: UUID) -> Conversation | None:
     """The conversation's row, locked until the transaction ends; None if it does not exist."""
     return Conversation.objects.select_for_update().filter(pk=conversation_id).first()
@@ -73,24 +63,13 @@ def _not_found(conversation_id: UUID) -> Outcome:
     return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
 
 
-def _lock_key(ident: UUID) -> None:
-    """Serialise, until the transaction ends, every write that concerns one provider id.
-
-    SQLite needs nothing: BEGIN IMMEDIATE already lets only one writer in at a time.
-    """
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(ident.bytes[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
 def _lock_conversation_key(conversation_id: UUID) -> None:
     """Serialise every write that concerns one conversation id, even before its row exists.
 
     Without it, on PostgreSQL an event could be held just as its conversation is created
     and drained, and wait forever.
     """
-    _lock_key(conversation_id)
+    db.key_lock(conversation_id)
 
 
 def _lock_message_key(message_id: UUID) -> None:
@@ -100,7 +79,7 @@ def _lock_message_key(message_id: UUID) -> None:
     each transaction takes one conversation key at most. Without it, one id delivered to
     a known and an unknown conversation at once could be both stored and held.
     """
-    _lock_key(message_id)
+    db.key_lock(message_id)
 
 
 def _message_held_elsewhere(message_id: UUID, conversation_id: UUID) -> HeldEvent | None:
@@ -116,7 +95,7 @@ def _message_held_elsewhere(message_id: UUID, conversation_id: UUID) -> HeldEven
 
 def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
     """Create an OPEN conversation created at `timestamp`, then apply its held events."""
-    with _transaction():
+    with db.write():
         _lock_conversation_key(conversation_id)
         try:
             with transaction.atomic():
@@ -160,7 +139,7 @@ def message_add(
     held event was answered 202 and must be the one applied when its conversation comes.
     """
     # A savepoint of its own: a refused message rolls back its insert, and only that.
-    with transaction.atomic():
+    with db.write(savepoint=True):
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
@@ -254,7 +233,7 @@ def conversation_close(
     Nor does a close timestamped at or before the latest reopen by an agent: it is a replay
     of the close the agent undid (README, "The webhook"), and must not undo the reopen.
     """
-    with _transaction():
+    with db.write():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
@@ -289,7 +268,7 @@ def conversation_reopen(*, conversation_id: UUID, agent: AbstractBaseUser) -> Ou
     closed_at is cleared, since an open conversation has not closed, so the provider's
     messages are accepted again; reopened_at/by keep the record of who reopened it.
     """
-    with _transaction():
+    with db.write():
         conversation = _conversation_locked(conversation_id)
         if conversation is None:
             return _not_found(conversation_id)
@@ -436,6 +415,7 @@ def held_events_report_overdue() -> int:
     admin, never loses them.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
+    # Marks them reported: a write, so through the door, though a lone UPDATE needs no BEGIN.
     overdue = list(
         HeldEvent.objects.filter(
             applied_at__isnull=True, reported_at__isnull=True, received_at__lt=cutoff
@@ -450,7 +430,10 @@ def held_events_report_overdue() -> int:
             settings.WEBHOOK_REORDER_WINDOW,
             row.received_at.isoformat(),
         )
-    HeldEvent.objects.filter(pk__in=[row.pk for row in overdue]).update(reported_at=timezone.now())
+    with db.write(atomic=False):
+        HeldEvent.objects.filter(pk__in=[row.pk for row in overdue]).update(
+            reported_at=timezone.now()
+        )
     return len(overdue)
 
 
@@ -458,7 +441,7 @@ def event_apply(event: Event) -> Outcome:
     """Apply one validated webhook event to the store."""
     if isinstance(event, NewConversation):
         return conversation_open(conversation_id=event.data.id, timestamp=event.timestamp)
-    with _transaction():
+    with db.write():
         # Held under the conversation's key, so the conversation cannot be created and
         # drained between "it does not exist" and "the event is held".
         _lock_conversation_key(_event_conversation_id(event))

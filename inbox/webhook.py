@@ -7,15 +7,13 @@ names the problem, and every authenticated delivery is written to the delivery l
 import hashlib
 import hmac
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from inbox import db
 from inbox.events import Event, InvalidEvent, event_parse
 from inbox.models import Delivery
 from inbox.services import Outcome, Result, event_apply
@@ -59,30 +57,6 @@ def _signature_valid(body: bytes, header: str, secret: str) -> bool:
     time; lowering the header costs the same whatever the secret."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
-
-
-_sqlite_writer = threading.Lock()
-
-
-@contextmanager
-def _one_writer() -> Iterator[None]:
-    """On SQLite, this process's deliveries write one at a time, queued on a lock.
-
-    SQLite takes one writer at a time and makes the others poll for it, sleeping up to
-    100 ms between tries: under 16 concurrent deliveries the webhook's p99 was 1.5 s. A lock
-    wakes the next writer the moment the last one commits. Writers in other processes still
-    queue through SQLite's busy timeout, which bounds the wait here too (then 503).
-    """
-    if connection.vendor != "sqlite":
-        yield
-        return
-    timeout = connection.settings_dict.get("OPTIONS", {}).get("timeout", 20.0)
-    if not _sqlite_writer.acquire(timeout=timeout):
-        raise OperationalError("database is locked (waited for this process's other writers)")
-    try:
-        yield
-    finally:
-        _sqlite_writer.release()
 
 
 def _log_delivery(body: bytes, event: Event | None, status: int, outcome: str, detail: str) -> None:
@@ -152,7 +126,7 @@ def _deliver(body: bytes) -> JsonResponse:
     try:
         event = event_parse(body)
     except InvalidEvent as exc:
-        with _one_writer():
+        with db.write(atomic=False):
             _log_delivery(body, None, 400, "invalid", str(exc))
         return _error(
             400,
@@ -163,7 +137,7 @@ def _deliver(body: bytes) -> JsonResponse:
 
     # The event and its log line commit together: a delivery the store could not take is
     # answered 503 with nothing half-written, and the provider's retry starts clean.
-    with _one_writer(), transaction.atomic():
+    with db.write(savepoint=True):
         outcome: Outcome = event_apply(event)
         status = _STATUS[outcome.result]
         _log_delivery(body, event, status, outcome.result, outcome.detail)
