@@ -10,7 +10,6 @@ from inbox.providers.generic import (
     NewConversation,
     NewMessage,
     event_parse,
-    event_parse_held,
 )
 
 __all__ = [
@@ -23,5 +22,4 @@ __all__ = [
     "NewConversation",
     "NewMessage",
     "event_parse",
-    "event_parse_held",
 ]

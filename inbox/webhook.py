@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from inbox import db
 from inbox.events import Event, InvalidEvent, event_parse
 from inbox.models import Delivery
-from inbox.services import Outcome, Result, event_apply
+from inbox.services import Outcome, Result, command_apply
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _deliver(body: bytes) -> JsonResponse:
     # The event and its log line commit together: a delivery the store could not take is
     # answered 503 with nothing half-written, and the provider's retry starts clean.
     with db.write(savepoint=True):
-        outcome: Outcome = event_apply(event)
+        outcome: Outcome = command_apply(command=event.command())
         status = _STATUS[outcome.result]
         _log_delivery(body, event, status, outcome.result, outcome.detail)
     if status >= 400:

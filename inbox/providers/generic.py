@@ -9,7 +9,6 @@ with its `command()`, and the parser, the tag list of its errors and the dispatc
 """
 
 import functools
-import json
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,6 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
 )
 
 from inbox import commands
@@ -38,12 +36,9 @@ from inbox import commands
 # day ahead of ours is wrong. It also keeps stored times far from the calendar's edges.
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_AHEAD = timedelta(hours=24)
-# Validation context of an event replayed from the held table: it was in the window when
-# it was accepted (and answered 202), so it is applied whatever the clock says now.
-_REPLAY = "replay"
 
 
-def _parse_timestamp(value: object, info: ValidationInfo) -> datetime:
+def _parse_timestamp(value: object) -> datetime:
     """ISO 8601 text; a timestamp without a zone is read in WEBHOOK_TIMEZONE."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 timestamp string")
@@ -59,8 +54,6 @@ def _parse_timestamp(value: object, info: ValidationInfo) -> datetime:
         parsed = parsed.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{value!r} is out of range") from None
-    if info.context == _REPLAY:
-        return parsed
     if parsed < EARLIEST_TIMESTAMP:
         raise ValueError(f"{value!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%MZ}")
     if parsed > timezone.now() + LATEST_AHEAD:
@@ -225,10 +218,3 @@ def event_parse(body: bytes) -> Event:
                 for e in exc.errors()
             ]
         ) from None
-
-
-def event_parse_held(payload: dict) -> NewMessage | CloseConversation:
-    """Rebuild a held event from the JSON it was stored as (it was valid when held)."""
-    event = _event_adapter().validate_json(json.dumps(payload), context=_REPLAY)
-    assert not isinstance(event, NewConversation), "a NEW_CONVERSATION is never held"
-    return event
