@@ -73,23 +73,37 @@ class Message(models.Model):
         return f"{self.direction} {self.id}"
 
 
-class Delivery(models.Model):
-    """One authenticated webhook delivery, exactly as the provider sent it. Append-only."""
+class WebhookDelivery(models.Model):
+    """One authenticated webhook request, exactly as the provider sent it. Append-only.
+
+    One row per request, not per event: the log answers "what did the provider send us,
+    and what did we answer", and a batching provider (WhatsApp posts N events in one
+    envelope) gets one answer per request. `item_count` says how many events the body
+    carried (0 when it was refused before any could be read); `event_type`/`event_id` name
+    the first, which for the generic provider's one event per request is all of them. The
+    body keeps every item, so a per-item list here would only repeat it; per-item outcomes
+    live where the items went (messages, held events).
+    """
 
     received_at = models.DateTimeField(default=timezone.now)
     event_type = models.CharField(max_length=32, blank=True)
     event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    item_count = models.PositiveIntegerField(default=1)
     body = models.TextField()
     status_code = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=32)
     detail = models.TextField(blank=True)
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"
+
+
+# The name it had before it was the webhook's; kept so older imports keep working.
+Delivery = WebhookDelivery
 
 
 class HeldEvent(models.Model):

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from inbox.models import Conversation, Delivery, HeldEvent, Message
+from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 from tests.conftest import (
     at,
     close_conversation,
@@ -230,7 +230,7 @@ def test_an_outage_answers_503_writes_nothing_and_the_retry_is_stored():
     assert int(response["Retry-After"]) > 0
     assert response.json()["error"] == "store_unavailable"
     assert Conversation.objects.count() == 0
-    assert Delivery.objects.count() == 0
+    assert WebhookDelivery.objects.count() == 0
 
     response = Client().post("/webhook/", event, content_type="application/json")
     assert response.status_code == 201

@@ -1,12 +1,18 @@
-"""Held rows store domain commands; rows held as wire events before are converted."""
+"""Held rows store domain commands; rows held as wire events before are converted, and
+the delivery log keeps its rows under its new name."""
 
 import importlib
 import json
 import uuid
 
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
 from inbox.commands import command_dump, command_load
 from inbox.events import event_parse
-from tests.conftest import close_conversation, new_message
+from inbox.models import HeldEvent, WebhookDelivery
+from tests.conftest import T0, close_conversation, new_message
 
 migration = importlib.import_module("inbox.migrations.0005_held_event_commands")
 
@@ -24,3 +30,35 @@ def test_rows_held_as_wire_events_become_the_commands_a_delivery_holds_now():
         assert converted == command_dump(command)
         assert command_load(converted) == command
         assert migration.command_to_wire(converted) == _wire_form(event)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_keeps_the_delivery_log_and_converts_what_is_held():
+    """Rows logged as `Delivery` and held as wire events, before 0005/0006, are kept:
+    the log under its new name with its item counts, the held rows as commands."""
+    executor = MigrationExecutor(connection)
+    before = [("inbox", "0004_conversation_counts")]
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    old.get_model("inbox", "Delivery").objects.create(
+        body="{}", event_type="", status_code=400, outcome="invalid"
+    )
+    old.get_model("inbox", "Delivery").objects.create(
+        body="{}", event_type="NEW_MESSAGE", event_id=uuid.uuid4(), status_code=201, outcome="x"
+    )
+    event = new_message(uuid.uuid4(), content="Olá")
+    old.get_model("inbox", "HeldEvent").objects.create(
+        conversation_id=event["data"]["conversation_id"],
+        event_type="NEW_MESSAGE",
+        event_id=event["data"]["id"],
+        timestamp=T0,
+        payload=_wire_form(event),
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    log = WebhookDelivery.objects.order_by("id").values_list("event_type", "item_count")
+    assert list(log) == [("", 0), ("NEW_MESSAGE", 1)]
+    held = HeldEvent.objects.get()
+    assert command_load(held.payload) == event_parse(json.dumps(event).encode()).command()
