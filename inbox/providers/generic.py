@@ -12,7 +12,7 @@ import functools
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -97,25 +97,25 @@ class MessageData(_Strict):
     conversation_id: UUID
 
 
-class _Event(_Strict):
-    """An event of the generic provider: a `type` tag, a timestamp, and its command."""
+class Event(_Strict):
+    """An event of the generic provider: a `type` tag, a timestamp, and its command.
 
-    # Set by `event_type` from the class's `type` Literal.
-    tag: ClassVar[str]
+    Every type subclasses it and registers with `event_type`; the union is the registry.
+    """
+
     timestamp: Timestamp
 
     def command(self) -> commands.Command:
         raise NotImplementedError
 
 
-_EventT = TypeVar("_EventT", bound=type[_Event])
-_EVENT_TYPES: dict[str, type[_Event]] = {}
+_EventT = TypeVar("_EventT", bound=type[Event])
+_EVENT_TYPES: dict[str, type[Event]] = {}
 
 
 def event_type(cls: _EventT) -> _EventT:
     """Register an event class under the tag its `type` field's Literal names."""
     (tag,) = typing.get_args(cls.model_fields["type"].annotation)
-    cls.tag = tag
     _EVENT_TYPES[tag] = cls
     _event_adapter.cache_clear()
     return cls
@@ -128,7 +128,7 @@ def _event_adapter() -> TypeAdapter[Any]:
 
 
 @event_type
-class NewConversation(_Event):
+class NewConversation(Event):
     type: Literal["NEW_CONVERSATION"]
     data: ConversationData
 
@@ -137,7 +137,7 @@ class NewConversation(_Event):
 
 
 @event_type
-class NewMessage(_Event):
+class NewMessage(Event):
     type: Literal["NEW_MESSAGE"]
     data: MessageData
 
@@ -152,16 +152,12 @@ class NewMessage(_Event):
 
 
 @event_type
-class CloseConversation(_Event):
+class CloseConversation(Event):
     type: Literal["CLOSE_CONVERSATION"]
     data: ConversationData
 
     def command(self) -> commands.CloseConversation:
         return commands.CloseConversation(conversation_id=self.data.id, timestamp=self.timestamp)
-
-
-# Every event the generic provider sends; grows by `event_type`, not by editing a union.
-Event = _Event
 
 
 @dataclass(frozen=True)
