@@ -66,7 +66,9 @@ class Message(models.Model):
     # UUID (WhatsApp's `wamid`s). The UUID stays the key the contract exposes; the generic
     # provider's ids are those UUIDs, so its messages leave provider_message_id empty. On
     # the message, not the conversation, so that one constraint covers it.
-    channel = models.CharField(max_length=16, default="generic")
+    # A default in the database too: bulk loads that do not name the column (seeding's
+    # COPY) and raw inserts are the generic provider's.
+    channel = models.CharField(max_length=16, default="generic", db_default="generic")
     # NULL, not "", when there is none: the constraint below leaves NULLs out.
     provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
 

@@ -2,8 +2,8 @@
 
 `channel` is added by hand: Django's SQLite backend rebuilds a table to add a NOT NULL
 column, and rebuilding inbox_message drops the triggers that keep its FTS5 index in step
-(0002_inbox_ui), so search would silently stop finding new messages. SQLite adds a column
-with a constant default in place; PostgreSQL then drops the default, as Django would.
+(0002_inbox_ui), so search would silently stop finding new messages. Both databases add a
+column with a constant default in place, and keep the default (the model's db_default).
 """
 
 from django.db import migrations, models
@@ -23,20 +23,14 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="message",
                     name="channel",
-                    field=models.CharField(default="generic", max_length=16),
+                    field=models.CharField(
+                        db_default="generic", default="generic", max_length=16
+                    ),
                 ),
             ],
             database_operations=[
                 migrations.RunPython(
-                    run_for_vendor(
-                        {
-                            "sqlite": [ADD_CHANNEL],
-                            "postgresql": [
-                                ADD_CHANNEL,
-                                "ALTER TABLE inbox_message ALTER COLUMN channel DROP DEFAULT",
-                            ],
-                        }
-                    ),
+                    run_for_vendor({"sqlite": [ADD_CHANNEL], "postgresql": [ADD_CHANNEL]}),
                     run_for_vendor({"sqlite": [DROP_CHANNEL], "postgresql": [DROP_CHANNEL]}),
                 ),
             ],
