@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inbox import api, views, webhook
+from inbox import api, intake, views
 
 app_name = "inbox"
 
@@ -18,7 +18,7 @@ urlpatterns = [
         views.conversation_reopen,
         name="conversation-reopen",
     ),
-    path("webhook/", webhook.webhook, name="webhook"),
+    path("webhook/", intake.webhook, name="webhook"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),
