@@ -103,6 +103,73 @@ def test_a_socket_from_another_site_is_refused(layer, session_cookie):
     run(scenario)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "host", "origin", "opens"),
+    [
+        pytest.param("ws", "127.0.0.1:8000", "http://127.0.0.1:8000", True, id="same-port"),
+        pytest.param("ws", "127.0.0.1:8000", "http://127.0.0.1:9000", False, id="foreign-port"),
+        pytest.param("ws", "127.0.0.1", "http://127.0.0.1:9000", False, id="port-vs-none"),
+        pytest.param("ws", "127.0.0.1", "https://127.0.0.1", False, id="https-page-ws"),
+        pytest.param("wss", "127.0.0.1", "http://127.0.0.1", False, id="http-page-wss"),
+        pytest.param("wss", "127.0.0.1", "https://127.0.0.1", True, id="https-wss"),
+        pytest.param("ws", "127.0.0.1", "http://localhost", False, id="other-allowed-host"),
+        pytest.param("ws", "127.0.0.1", None, False, id="no-origin"),
+    ],
+)
+def test_a_socket_opens_only_from_its_own_scheme_host_and_port(
+    layer, session_cookie, scheme, host, origin, opens
+):
+    headers = [(b"host", host.encode()), (b"cookie", f"sessionid={session_cookie}".encode())]
+    if origin:
+        headers.append((b"origin", origin.encode()))
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+        socket.scope["scheme"] = scheme
+        connected, _ = await socket.connect()
+        assert connected is opens
+        await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("settings_change", "headers", "origin"),
+    [
+        # Behind a TLS proxy that daphne hears over plain ws, with TRUST_X_FORWARDED_PROTO.
+        pytest.param(
+            {"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")},
+            [(b"x-forwarded-proto", b"https")],
+            "https://127.0.0.1",
+            id="trusted-proxy",
+        ),
+        pytest.param(
+            {"CSRF_TRUSTED_ORIGINS": ["https://inbox.example.com"]},
+            [],
+            "https://inbox.example.com",
+            id="csrf-trusted-origin",
+        ),
+    ],
+)
+def test_a_socket_opens_from_what_the_settings_trust(
+    layer, session_cookie, settings, settings_change, headers, origin
+):
+    for name, value in settings_change.items():
+        setattr(settings, name, value)
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie, origin=origin)
+        socket.scope["headers"] = [*socket.scope["headers"], *headers]
+        assert (await socket.connect())[0]
+        await socket.disconnect()
+        # Without the proxy's header, the same page's Origin is another scheme's.
+        if headers:
+            plain = communicator(cookie=session_cookie, origin=origin)
+            assert not (await plain.connect())[0]
+
+    run(scenario)
+
+
 def test_an_agent_receives_the_row_of_a_new_conversation_at_the_top(
     layer, session_cookie, post_event
 ):
