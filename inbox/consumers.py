@@ -7,6 +7,11 @@ Pushes arrive as numbered batches (inbox/sender.py). The consumer keeps the last
 got from each origin in each group it is in; when one is missing (dropped by a sender that
 could not send it, or by channels-redis over a channel's capacity) it tells the page to
 refetch what it shows (`RESYNC`), so the page is never left behind without knowing it.
+
+A socket lives no longer than its session's right to it (README Security, "Logins"): it
+closes with SESSION_ENDED when told the session ended or the account changed and its
+session no longer logs the agent in, and at the session's expiry, which it reads at
+connect and keeps, so a push costs no query.
 """
 
 import asyncio
