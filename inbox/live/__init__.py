@@ -15,11 +15,18 @@ from inbox.live.fragments import (
     header_event,
     row_event,
 )
-from inbox.live.groups import AGENTS_GROUP, conversation_group, listened, session_group
+from inbox.live.groups import (
+    AGENTS_GROUP,
+    conversation_group,
+    listened,
+    session_group,
+    user_group,
+)
 from inbox.live.publish import (
     BATCH,
     SYNC,
     Change,
+    account_changed,
     conversation_changed,
     message_added,
     publish,
@@ -35,6 +42,7 @@ __all__ = [
     "REFETCH_MARKER",
     "SYNC",
     "Change",
+    "account_changed",
     "bubble_event",
     "conversation_changed",
     "conversation_group",
@@ -46,5 +54,6 @@ __all__ = [
     "row_event",
     "session_ended",
     "session_group",
+    "user_group",
     "wait_until_sent",
 ]

@@ -7,6 +7,8 @@ Three kinds of group:
 - `conversation_group(id)`: the sockets viewing that thread. Gets message bubbles and the
   thread's header, so traffic grows with what agents look at, not with everything that happens.
 - `session_group(key)`: the sockets opened under one login session, closed when it logs out.
+- `user_group(id)`: the sockets opened by one agent, told to check their session when the
+  account changes.
 
 A fragment is rendered only for a group with a socket in it (`listened`): most threads have
 no viewer, and with no agent online a webhook renders nothing.
@@ -29,6 +31,11 @@ def conversation_group(conversation_id: UUID | str) -> str:
 def session_group(session_key: str) -> str:
     """The sockets opened under one login session (session keys are [a-z0-9]+)."""
     return f"inbox.session.{session_key}"
+
+
+def user_group(user_id: int | str) -> str:
+    """The sockets opened by one agent, under any of its sessions."""
+    return f"inbox.user.{user_id}"
 
 
 async def listened(layer: BaseChannelLayer, groups: Sequence[str]) -> set[str]:

@@ -70,7 +70,13 @@ from django.db import connections, transaction
 from inbox import selectors
 from inbox.channel_layer import InboxChannelLayer
 from inbox.live.fragments import bubble_event, header_event, row_event
-from inbox.live.groups import AGENTS_GROUP, conversation_group, listened, session_group
+from inbox.live.groups import (
+    AGENTS_GROUP,
+    conversation_group,
+    listened,
+    session_group,
+    user_group,
+)
 from inbox.models import Message
 
 logger = logging.getLogger(__name__)
@@ -96,6 +102,7 @@ class Change:
     CONVERSATION: ClassVar[str] = "conversation"
     MESSAGE: ClassVar[str] = "message"
     SESSION: ClassVar[str] = "session"
+    ACCOUNT: ClassVar[str] = "account"
 
     kind: str
     groups: tuple[str, ...]
@@ -145,9 +152,16 @@ def message_added(message_id: UUID, conversation_id: UUID) -> None:
 
 
 def session_ended(session_key: str) -> None:
-    """Close the sockets of a session that logged out: they would go on receiving every
-    conversation's pushes until their tabs closed. Other sessions of the agent keep theirs."""
+    """Close the sockets of a session that logged out or was deleted: they would go on
+    receiving every conversation's pushes until their tabs closed. Other sessions of the
+    agent keep theirs."""
     publish(Change(kind=Change.SESSION, groups=(session_group(session_key),)))
+
+
+def account_changed(user_id: int | str) -> None:
+    """Make every socket of an agent whose account changed (deactivated, a new password)
+    check that its session still logs it in, and close itself if not (inbox/consumers.py)."""
+    publish(Change(kind=Change.ACCOUNT, groups=(user_group(user_id),)))
 
 
 def wait_until_sent(timeout: float = 10.0) -> bool:
@@ -216,6 +230,9 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
     for change in wanted:
         if change.kind == Change.SESSION:
             sessions[change.groups[0]] = [{"type": "session.ended"}]
+            continue
+        if change.kind == Change.ACCOUNT:
+            sessions[change.groups[0]] = [{"type": "session.check"}]
             continue
         conversation = conversations.get(change.conversation_id)
         message = messages.get(change.message_id) if change.message_id else None
