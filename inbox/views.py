@@ -121,6 +121,9 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         body["detail"] = f"unreachable: {', '.join(down)}"
     response = JsonResponse(body, status=503 if down else 200)
     response["Cache-Control"] = "no-store"
+    # The probe logs an outage itself, once (inbox/health.py): Django's own ERROR for every
+    # 5xx answer would be one more line per probe.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
