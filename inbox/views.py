@@ -18,7 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
-from inbox import api, health, search, selectors, services
+from inbox import api, health, selectors, services
 from inbox.models import Conversation
 
 TEMPLATE = "inbox/index.html"
@@ -63,9 +63,8 @@ def _with_query(path: str, query: str) -> str:
 
 def _list_context(status: str, q: str) -> dict[str, object]:
     """The list pane: the first page of rows and the tabs with their counts."""
-    plan = search.plan(q)  # asked of the index once, for the rows and the counts
-    page = selectors.conversation_list(status=STATUS_FILTERS[status], q=plan)
-    counts = selectors.conversation_counts(q=plan)
+    listed = selectors.conversation_list_counted(status=STATUS_FILTERS[status], q=q)
+    page, counts = listed.page, listed.counts
     labels = {
         "open": pgettext("filter tab", "Open"),
         "closed": pgettext("filter tab", "Closed"),
