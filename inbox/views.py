@@ -14,22 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import urlencode
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import api, health, selectors, services
+from inbox.listing import STATUS_FILTERS, ListState
 from inbox.models import Conversation
 
 TEMPLATE = "inbox/index.html"
-# The list's filter tabs, as they appear in the URL (`?status=`), and what each selects.
-STATUS_FILTERS = {
-    "open": Conversation.Status.OPEN,
-    "closed": Conversation.Status.CLOSED,
-    "all": None,
-}
-DEFAULT_STATUS = "open"
-MAX_QUERY_LENGTH = 200
 
 
 @require_GET
@@ -38,33 +30,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _list_state(request: HttpRequest) -> tuple[str, str]:
-    """The list's filter and search from the query string; an unknown filter is the default."""
-    status = request.GET.get("status", DEFAULT_STATUS)
-    if status not in STATUS_FILTERS:
-        status = DEFAULT_STATUS
-    q = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
-    return status, q
-
-
-def _list_query(status: str, q: str) -> str:
-    """The canonical query string of a list state: defaults left out."""
-    params = {}
-    if status != DEFAULT_STATUS:
-        params["status"] = status
-    if q:
-        params["q"] = q
-    return urlencode(params)
-
-
-def _with_query(path: str, query: str) -> str:
-    return f"{path}?{query}" if query else path
-
-
-def _list_context(status: str, q: str) -> dict[str, object]:
+def _list_context(state: ListState) -> dict[str, object]:
     """The list pane: the first page of rows and the tabs with their counts."""
-    listed = selectors.conversation_list_counted(status=STATUS_FILTERS[status], q=q)
-    page, counts = listed.page, listed.counts
+    listed = selectors.conversation_list_counted(status=state.conversation_status, q=state.q)
     labels = {
         "open": pgettext("filter tab", "Open"),
         "closed": pgettext("filter tab", "Closed"),
@@ -74,19 +42,26 @@ def _list_context(status: str, q: str) -> dict[str, object]:
         {
             "value": value,
             "label": labels[value],
-            "count": counts.label(value),
-            "current": value == status,
-            "query": _list_query(value, q),
+            "count": listed.counts.label(value),
+            "current": value == state.status,
+            "query": state.with_status(value).query,
         }
         for value in STATUS_FILTERS
     ]
     return {
-        "status": status,
-        "q": q,
-        "list_query": _list_query(status, q),
+        **_rows_context(state, listed.page),
+        "tabs": tabs,
+    }
+
+
+def _rows_context(state: ListState, page: selectors.Page) -> dict[str, object]:
+    return {
+        "list_state": state,
+        "status": state.status,
+        "q": state.q,
+        "list_query": state.query,
         "conversations": page.conversations,
         "next_cursor": page.next_cursor,
-        "tabs": tabs,
     }
 
 
@@ -126,32 +101,28 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    status, q = _list_state(request)
+    state = ListState.parse(request.GET)
     cursor = request.GET.get("cursor")
     if cursor:
         # The next page of rows, as the agent scrolls (or a plain "More" link without JS).
         try:
-            page = selectors.conversation_list(status=STATUS_FILTERS[status], cursor=cursor, q=q)
+            page = selectors.conversation_list(
+                status=state.conversation_status, cursor=cursor, q=state.q
+            )
         except selectors.InvalidCursor:
             return _render(request, "inbox/bad_request.html", {}, status=400)
-        context = {
-            "status": status,
-            "q": q,
-            "list_query": _list_query(status, q),
-            "conversations": page.conversations,
-            "next_cursor": page.next_cursor,
-        }
+        context = _rows_context(state, page)
         if request.htmx:
             return _render(request, f"{TEMPLATE}#list-rows", context)
-        return _render(request, TEMPLATE, {**context, "tabs": _list_context(status, q)["tabs"]})
+        return _render(request, TEMPLATE, {**context, "tabs": _list_context(state)["tabs"]})
 
-    context = _list_context(status, q)
+    context = _list_context(state)
     if _pane_request(request, "list-results"):
         response = _render(request, f"{TEMPLATE}#list-results", context)
         # Filtering keeps the open thread: the address is the page the agent is on. Typing a
         # search replaces the address rather than adding a history entry per pause.
         header = "HX-Replace-Url" if request.htmx.trigger == "list-filters" else "HX-Push-Url"
-        response[header] = _with_query(_current_inbox_path(request), context["list_query"])
+        response[header] = state.url(_current_inbox_path(request))
         return response
     return _render(request, TEMPLATE, context)
 
@@ -204,12 +175,12 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
     if before and request.htmx:
         # Earlier messages, as the agent scrolls up the thread.
         return _render(request, f"{TEMPLATE}#message-chunk", thread_context)
-    status, q = _list_state(request)
+    state = ListState.parse(request.GET)
     if _pane_request(request, "thread-pane"):
         response = _render(request, f"{TEMPLATE}#thread-pane", thread_context)
-        response["HX-Push-Url"] = _with_query(request.path, _list_query(status, q))
+        response["HX-Push-Url"] = state.url(request.path)
         return response
-    return _render(request, TEMPLATE, {**_list_context(status, q), **thread_context})
+    return _render(request, TEMPLATE, {**_list_context(state), **thread_context})
 
 
 def _status_changed(request: HttpRequest, conversation: Conversation) -> HttpResponse:
