@@ -481,10 +481,25 @@ def test_close_needs_post(agent_client):
     assert response.status_code == 405
 
 
+@pytest.mark.parametrize("action", ["inbox:conversation-close", "inbox:conversation-reopen"])
 @pytest.mark.parametrize("ident", [str(uuid.uuid4()), "nope"])
-def test_closing_an_unknown_conversation_is_a_404(agent_client, ident):
-    response = agent_client.post(reverse("inbox:conversation-close", args=[ident]))
+def test_closing_an_unknown_conversation_is_a_404(agent_client, ident, action):
+    response = agent_client.post(reverse(action, args=[ident]))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_close_and_reopen_leave_the_lookup_to_the_service(
+    agent_client, django_assert_max_num_queries, htmx
+):
+    # The service finds and locks the conversation; the view reads it only to render the
+    # new header (htmx), not before the write nor for a redirect (6 queries each before).
+    conversation = make_conversation()
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for action in ("inbox:conversation-close", "inbox:conversation-reopen"):
+        with django_assert_max_num_queries(5 if htmx else 4):
+            response = agent_client.post(reverse(action, args=[conversation.id]), **headers)
+        assert response.status_code == (200 if htmx else 302)
 
 
 def test_a_reopened_conversation_takes_new_messages_again(agent):
