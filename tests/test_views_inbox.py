@@ -642,7 +642,7 @@ def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
 
 
 def test_seeded_messages_are_searchable(db):
-    from inbox.seeding import seed
+    from devtools.seeding import seed
     from inbox.selectors.search import search_terms
 
     seed(conversations=5, messages=40, random_seed=7)
