@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from inbox.models import Conversation, Delivery, HeldEvent, Message
+from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,11 +40,18 @@ class MessageAdmin(admin.ModelAdmin):
     raw_id_fields = ["conversation"]
 
 
-@admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """The provider's deliveries exactly as received: read-only, so the log stays true."""
 
-    list_display = ["received_at", "event_type", "event_id", "status_code", "outcome"]
+    list_display = [
+        "received_at",
+        "event_type",
+        "event_id",
+        "item_count",
+        "status_code",
+        "outcome",
+    ]
     list_filter = ["event_type", "status_code", "outcome"]
     search_fields = ["event_id"]
 

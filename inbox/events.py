@@ -1,183 +1,25 @@
-"""The webhook's event schema: the provider's JSON in, a validated value out.
+"""The generic provider's schema, where it used to live: `inbox.providers.generic` now."""
 
-Parsing is pydantic's, in strict mode, so every refusal names the field and the reason and
-no JSON type is silently coerced into another (a number is not an id, `true` is not text).
-Unknown keys are ignored, so a provider that adds fields does not break the webhook.
-"""
-
-import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
-from uuid import UUID
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
-from django.utils import timezone
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    TypeAdapter,
-    ValidationError,
-    ValidationInfo,
+from inbox.providers.generic import (
+    EARLIEST_TIMESTAMP,
+    LATEST_AHEAD,
+    CloseConversation,
+    Event,
+    FieldError,
+    InvalidEvent,
+    NewConversation,
+    NewMessage,
+    event_parse,
 )
 
-# The window a provider's timestamp must fall in (README, "The webhook"). Outside it a time
-# is a provider's bug, not a conversation: nothing we talk to predates 2000, and a clock a
-# day ahead of ours is wrong. It also keeps stored times far from the calendar's edges.
-EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_AHEAD = timedelta(hours=24)
-# Validation context of an event replayed from the held table: it was in the window when
-# it was accepted (and answered 202), so it is applied whatever the clock says now.
-_REPLAY = "replay"
-
-
-def _parse_timestamp(value: object, info: ValidationInfo) -> datetime:
-    """ISO 8601 text; a timestamp without a zone is read in WEBHOOK_TIMEZONE."""
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 timestamp string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(settings.WEBHOOK_TIMEZONE))
-    try:
-        # Normalised to UTC now, so a timestamp at the edge of the calendar fails here
-        # with a 400 rather than later in the database.
-        parsed = parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value!r} is out of range") from None
-    if info.context == _REPLAY:
-        return parsed
-    if parsed < EARLIEST_TIMESTAMP:
-        raise ValueError(f"{value!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%MZ}")
-    if parsed > timezone.now() + LATEST_AHEAD:
-        raise ValueError(f"{value!r} is more than 24 h ahead of the server's clock")
-    return parsed
-
-
-def _check_content(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    # Neither database can store these; refusing them here keeps the answer a 400.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
-Timestamp = Annotated[
-    datetime,
-    PlainValidator(_parse_timestamp),
-    PlainSerializer(lambda value: value.isoformat(), return_type=str),
+__all__ = [
+    "EARLIEST_TIMESTAMP",
+    "LATEST_AHEAD",
+    "CloseConversation",
+    "Event",
+    "FieldError",
+    "InvalidEvent",
+    "NewConversation",
+    "NewMessage",
+    "event_parse",
 ]
-Content = Annotated[str, AfterValidator(_check_content)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
-
-
-class ConversationData(_Strict):
-    id: UUID
-
-
-class MessageData(_Strict):
-    id: UUID
-    direction: Literal["SENT", "RECEIVED"]
-    content: Content
-    conversation_id: UUID
-
-
-class NewConversation(_Strict):
-    type: Literal["NEW_CONVERSATION"]
-    timestamp: Timestamp
-    data: ConversationData
-
-
-class NewMessage(_Strict):
-    type: Literal["NEW_MESSAGE"]
-    timestamp: Timestamp
-    data: MessageData
-
-
-class CloseConversation(_Strict):
-    type: Literal["CLOSE_CONVERSATION"]
-    timestamp: Timestamp
-    data: ConversationData
-
-
-Event = NewConversation | NewMessage | CloseConversation
-
-_event_adapter: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-
-class InvalidEvent(Exception):
-    """The body is not a valid event; `errors` says which field and why."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str:
-    # Pydantic puts the union's tag in the location ("NEW_MESSAGE.data.id"); the provider
-    # only knows its own field names.
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"NEW_CONVERSATION", "NEW_MESSAGE", "CLOSE_CONVERSATION"}:
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def _message(error: dict) -> str:
-    if error["type"] == "json_invalid":
-        return f"malformed JSON: {error['ctx']['error']}"
-    if error["type"] == "model_attributes_type":
-        return "the event must be a JSON object"
-    if error["type"] == "union_tag_invalid":
-        return (
-            f"unknown event type {error['ctx']['tag']!r}; expected one of "
-            f"{error['ctx']['expected_tags']}"
-        )
-    if error["type"] == "union_tag_not_found":
-        return "missing: every event has a 'type'"
-    if error["type"] == "missing":
-        return "missing"
-    return error["msg"].removeprefix("Value error, ")
-
-
-def event_parse(body: bytes) -> Event:
-    """Parse and validate one webhook body, or raise InvalidEvent naming every problem."""
-    try:
-        return _event_adapter.validate_json(body)
-    except ValidationError as exc:
-        raise InvalidEvent(
-            [
-                FieldError(
-                    field="type" if e["type"].startswith("union_tag") else _field_name(e["loc"]),
-                    message=_message(e),
-                )
-                for e in exc.errors()
-            ]
-        ) from None
-
-
-def event_parse_held(payload: dict) -> NewMessage | CloseConversation:
-    """Rebuild a held event from the JSON it was stored as (it was valid when held)."""
-    event = _event_adapter.validate_json(json.dumps(payload), context=_REPLAY)
-    assert not isinstance(event, NewConversation), "a NEW_CONVERSATION is never held"
-    return event

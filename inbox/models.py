@@ -62,34 +62,66 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     content = models.TextField()
     timestamp = models.DateTimeField()
+    # Which provider it came through, and that provider's id for it when the id is not our
+    # UUID (WhatsApp's `wamid`s). The UUID stays the key the contract exposes; the generic
+    # provider's ids are those UUIDs, so its messages leave provider_message_id empty. On
+    # the message, not the conversation, so that one constraint covers it.
+    # A default in the database too: bulk loads that do not name the column (seeding's
+    # COPY) and raw inserts are the generic provider's.
+    channel = models.CharField(max_length=16, default="generic", db_default="generic")
+    # NULL, not "", when there is none: the constraint below leaves NULLs out.
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [
             # A thread in time order; id makes the order total when timestamps tie.
             models.Index(fields=["conversation", "timestamp", "id"], name="message_thread"),
         ]
+        constraints = [
+            # A provider's id names one message within its channel. Partial, so it is an
+            # index of the messages that have one (none of the generic provider's).
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"],
+                condition=models.Q(provider_message_id__isnull=False),
+                name="message_provider_id_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.id}"
 
 
-class Delivery(models.Model):
-    """One authenticated webhook delivery, exactly as the provider sent it. Append-only."""
+class WebhookDelivery(models.Model):
+    """One authenticated webhook request, exactly as the provider sent it. Append-only.
+
+    One row per request, not per event: the log answers "what did the provider send us,
+    and what did we answer", and a batching provider (WhatsApp posts N events in one
+    envelope) gets one answer per request. `item_count` says how many events the body
+    carried (0 when it was refused before any could be read); `event_type`/`event_id` name
+    the first, which for the generic provider's one event per request is all of them. The
+    body keeps every item, so a per-item list here would only repeat it; per-item outcomes
+    live where the items went (messages, held events).
+    """
 
     received_at = models.DateTimeField(default=timezone.now)
     event_type = models.CharField(max_length=32, blank=True)
     event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    item_count = models.PositiveIntegerField(default=1)
     body = models.TextField()
     status_code = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=32)
     detail = models.TextField(blank=True)
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"
+
+
+# The name it had before it was the webhook's; kept so older imports keep working.
+Delivery = WebhookDelivery
 
 
 class HeldEvent(models.Model):

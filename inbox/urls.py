@@ -2,7 +2,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from inbox import api, health, webhook
+from inbox import api, health, intake
 from inbox.views import actions, pages
 
 app_name = "inbox"
@@ -31,7 +31,7 @@ urlpatterns = [
         actions.conversation_reopen,
         name="conversation-reopen",
     ),
-    path("webhook/", webhook.webhook, name="webhook"),
+    path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),

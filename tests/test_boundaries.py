@@ -1,5 +1,7 @@
-"""Which package may import which, read from the source (ast), so a stray import fails here.
+"""Which package may import which, read from the source with `ast` (so an import inside a
+function counts as well), so a stray import fails here.
 
+- The one-way arrow: the services and the selectors never see a provider's wire format.
 - inbox/ never imports devtools/: the domain runs without the simulator and the seeder.
 - The agents' views read only through the selectors: no JSON API, no search plans.
 """
@@ -10,6 +12,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+INBOX = ROOT / "inbox"
+# What only the providers (and the webhook's door) may import: the wire schema and its
+# parser, and the read API.
+FORBIDDEN = ("pydantic", "inbox.events", "inbox.api", "inbox.providers")
 
 
 def imported_modules(source: str) -> set[str]:
@@ -28,6 +34,49 @@ def imported_modules(source: str) -> set[str]:
             if name in {"import_module", "__import__"} and isinstance(first, ast.Constant):
                 found.add(str(first.value))
     return found
+
+
+def forbidden_imports(source: str) -> set[str]:
+    return {
+        module
+        for module in imported_modules(source)
+        if any(module == name or module.startswith(name + ".") for name in FORBIDDEN)
+    }
+
+
+DOMAIN = sorted(
+    [
+        *(INBOX / "services").glob("*.py"),
+        *(INBOX / "selectors").glob("*.py"),
+        INBOX / "commands.py",
+        INBOX / "db.py",
+    ],
+    key=str,
+)
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: str(p.relative_to(INBOX)))
+def test_the_services_import_no_wire_format(path):
+    assert forbidden_imports(path.read_text()) == set()
+
+
+def test_the_check_sees_every_form_of_import():
+    source = """
+import pydantic
+from inbox import api
+def later():
+    from inbox.events import NewMessage
+    from inbox.providers.generic import event_parse
+"""
+    assert forbidden_imports(source) == {
+        "pydantic",
+        "inbox.api",
+        "inbox.events",
+        "inbox.events.NewMessage",
+        "inbox.providers.generic",
+        "inbox.providers.generic.event_parse",
+    }
+    assert forbidden_imports("from inbox import db, live\nimport django") == set()
 
 
 def offenders(folder: str, forbidden: tuple[str, ...]) -> dict[str, set[str]]:

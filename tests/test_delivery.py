@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from inbox.models import Conversation, Delivery, HeldEvent, Message
+from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 from tests.conftest import (
     at,
     close_conversation,
@@ -230,7 +230,7 @@ def test_an_outage_answers_503_writes_nothing_and_the_retry_is_stored():
     assert int(response["Retry-After"]) > 0
     assert response.json()["error"] == "store_unavailable"
     assert Conversation.objects.count() == 0
-    assert Delivery.objects.count() == 0
+    assert WebhookDelivery.objects.count() == 0
 
     response = Client().post("/webhook/", event, content_type="application/json")
     assert response.status_code == 201
@@ -276,10 +276,10 @@ def test_sqlite_deliveries_in_one_process_queue_for_each_other():
     """They wait on this process's writer lock (woken at once), up to the busy timeout."""
     if connection.vendor != "sqlite":
         pytest.skip("the writer lock is SQLite's")
-    from inbox import webhook
+    from inbox import db
 
     answers = []
-    webhook._sqlite_writer.acquire()  # another delivery, writing
+    db._sqlite_writer.acquire()  # another delivery, writing
     try:
         waiting = threading.Thread(
             target=lambda: answers.append(
@@ -290,19 +290,60 @@ def test_sqlite_deliveries_in_one_process_queue_for_each_other():
         waiting.join(0.3)
         assert waiting.is_alive() and Conversation.objects.count() == 0
     finally:
-        webhook._sqlite_writer.release()
+        db._sqlite_writer.release()
     waiting.join(10)
     assert answers[0].status_code == 201
     assert Conversation.objects.count() == 1
 
     with sqlite_busy_timeout(0.2):
-        webhook._sqlite_writer.acquire()
+        db._sqlite_writer.acquire()
         try:
             response = Client().post(
                 "/webhook/", new_conversation(), content_type="application/json"
             )
         finally:
-            webhook._sqlite_writer.release()
+            db._sqlite_writer.release()
     assert response.status_code == 503
     assert "Retry-After" in response
     assert Conversation.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["close", "reopen"])
+def test_sqlite_agents_close_and_reopen_queue_behind_the_webhooks_writers(agent, action):
+    """An agent's click takes the same writer lock as a delivery: it waits its turn instead
+    of polling SQLite for it (and failing once another writer holds it past the timeout)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the writer lock is SQLite's")
+    from inbox import db
+
+    ident = uuid.uuid4()
+    assert (
+        Client()
+        .post("/webhook/", new_conversation(ident), content_type="application/json")
+        .status_code
+        == 201
+    )
+    if action == "reopen":
+        Conversation.objects.filter(pk=ident).update(status=Conversation.Status.CLOSED)
+    expected = Conversation.Status.CLOSED if action == "close" else Conversation.Status.OPEN
+
+    client = Client()
+    client.force_login(agent)
+    answers = []
+    db._sqlite_writer.acquire()  # a delivery, writing
+    try:
+        clicking = threading.Thread(
+            target=lambda: answers.append(
+                client.post(f"/conversations/{ident}/{action}/", HTTP_HX_REQUEST="true")
+            )
+        )
+        clicking.start()
+        clicking.join(0.3)
+        assert clicking.is_alive()
+        assert Conversation.objects.get(pk=ident).status != expected
+    finally:
+        db._sqlite_writer.release()
+    clicking.join(10)
+    assert answers[0].status_code == 200
+    assert Conversation.objects.get(pk=ident).status == expected

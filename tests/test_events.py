@@ -55,3 +55,36 @@ def test_timestamps_at_the_edge_of_the_calendar_are_refused_not_crashed():
     with pytest.raises(InvalidEvent) as caught:
         parse(event)
     assert caught.value.errors[0].field == "timestamp"
+
+
+def test_an_event_type_is_one_registered_class_and_the_parser_follows():
+    """The schema is open: a new type registers itself, and the parser, the tag list its
+    refusals name and the command come with it; no union or isinstance chain to edit."""
+    from typing import Literal
+
+    from inbox import commands
+    from inbox.providers import generic
+
+    reopen = {**new_conversation(), "type": "REOPEN_CONVERSATION"}
+    with pytest.raises(InvalidEvent, match="unknown event type 'REOPEN_CONVERSATION'"):
+        parse(reopen)
+
+    @generic.event_type
+    class ReopenConversation(generic.Event):
+        type: Literal["REOPEN_CONVERSATION"]
+        data: generic.ConversationData
+
+        def command(self) -> commands.OpenConversation:
+            return commands.OpenConversation(conversation_id=self.data.id, timestamp=self.timestamp)
+
+    try:
+        event = parse(reopen)
+        assert isinstance(event, ReopenConversation)
+        assert event.command().conversation_id == uuid.UUID(reopen["data"]["id"])
+        with pytest.raises(InvalidEvent, match="REOPEN_CONVERSATION"):
+            parse({**reopen, "type": "NOPE"})
+    finally:
+        del generic._EVENT_TYPES["REOPEN_CONVERSATION"]
+        generic._event_adapter.cache_clear()
+    with pytest.raises(InvalidEvent):
+        parse(reopen)

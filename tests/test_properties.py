@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inbox.events import InvalidEvent, event_parse
-from inbox.models import Conversation, Delivery, Message
+from inbox.models import Conversation, Message, WebhookDelivery
 from tests.conftest import close_conversation, new_conversation, new_message
 
 CONVERSATION = uuid.UUID("6a41b347-8d80-4ce9-84ba-7af66f369f6a")
@@ -87,7 +87,7 @@ def test_no_body_yields_a_5xx_or_changes_state_unless_valid(body):
         content_type="application/json",
     )
     before = snapshot()
-    deliveries = Delivery.objects.count()
+    deliveries = WebhookDelivery.objects.count()
 
     response = client.post("/webhook/", body, content_type="application/json")
 
@@ -97,4 +97,4 @@ def test_no_body_yields_a_5xx_or_changes_state_unless_valid(body):
         assert response.status_code == 400
         assert snapshot() == before
     # Every delivery, accepted or not, is in the log.
-    assert Delivery.objects.count() == deliveries + 1
+    assert WebhookDelivery.objects.count() == deliveries + 1

@@ -121,16 +121,16 @@ def test_a_held_message_id_for_an_existing_conversation_is_refused_not_stored(po
 
 
 def _parsed(event: dict):
-    return event_parse(json.dumps(event).encode())
+    return event_parse(json.dumps(event).encode()).command()
 
 
 def test_the_services_refuse_either_way(stored):
     message_id = uuid.UUID(stored["data"]["id"])
     fields = {"direction": "RECEIVED", "content": "hi", "timestamp": T0}
-    refused = services.event_apply(_parsed(_for_conversation(stored, uuid.uuid4())))
+    refused = services.command_apply(command=_parsed(_for_conversation(stored, uuid.uuid4())))
     assert refused.result == services.Result.CONFLICT
     held_id = uuid.uuid4()
-    held = services.event_apply(_parsed(new_message(uuid.uuid4(), message_id=held_id)))
+    held = services.command_apply(command=_parsed(new_message(uuid.uuid4(), message_id=held_id)))
     assert held.result == services.Result.HELD
     existing = Message.objects.get(pk=message_id).conversation_id
     outcome = services.message_add(message_id=held_id, conversation_id=existing, **fields)

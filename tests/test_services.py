@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from inbox import selectors, services
-from inbox.models import Conversation
+from inbox.models import Conversation, Message
 from tests.conftest import T0, at, close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +74,40 @@ def test_list_is_newest_activity_first_and_pages_without_gaps_or_repeats():
     assert len(seen) == 8
     assert keys == sorted(keys, reverse=True)
     assert len(set(keys)) == 8
+
+
+def test_a_providers_own_message_id_names_one_message_per_channel(post_event):
+    """Ids that are not UUIDs (WhatsApp's wamids) are kept beside ours, unique per channel:
+    the same one again under another UUID is refused, and nothing is stored twice."""
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+    fields = {"conversation_id": ident, "direction": "RECEIVED", "content": "oi", "timestamp": T0}
+    wamid = "wamid.HBgLMTU1NTEyMzQ1NjcVAgASGBQzQTk"
+    first = uuid.uuid4()
+    stored = services.message_add(
+        message_id=first, channel="whatsapp", provider_message_id=wamid, **fields
+    )
+    assert stored.result == services.Result.CREATED
+    again = services.message_add(
+        message_id=first, channel="whatsapp", provider_message_id=wamid, **fields
+    )
+    assert again.result == services.Result.DUPLICATE
+    reused = services.message_add(
+        message_id=uuid.uuid4(), channel="whatsapp", provider_message_id=wamid, **fields
+    )
+    assert reused.result == services.Result.CONFLICT
+    assert str(first) in reused.detail
+    elsewhere = services.message_add(
+        message_id=uuid.uuid4(), channel="other", provider_message_id=wamid, **fields
+    )
+    assert elsewhere.result == services.Result.CREATED
+    assert Message.objects.filter(provider_message_id=wamid).count() == 2
+    assert Conversation.objects.get(pk=ident).message_count == 2
+
+
+def test_the_generic_providers_messages_are_keyed_by_their_uuid_alone(post_event):
+    ident, message_id = uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(new_message(ident, message_id=message_id))
+    message = Message.objects.get(pk=message_id)
+    assert (message.channel, message.provider_message_id) == ("generic", None)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from inbox.events import EARLIEST_TIMESTAMP, InvalidEvent, event_parse, event_parse_held
-from inbox.models import Conversation, Message
+from inbox.commands import AddMessage, command_dump
+from inbox.events import EARLIEST_TIMESTAMP, InvalidEvent, event_parse
+from inbox.models import Conversation, HeldEvent, Message
 from tests.conftest import new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -64,14 +65,32 @@ def test_the_edges_of_the_window_are_accepted(post_event, when):
     assert post_event(_event_at(when)).status_code == 201
 
 
-def test_a_held_event_is_replayed_whatever_its_time():
+def test_a_held_event_is_replayed_whatever_its_time(post_event):
     """The window is for what the provider sends now; an event held before the window
     existed must still apply when its conversation arrives, never fail the delivery."""
-    event = new_message(uuid.uuid4())
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    event = new_message(conversation_id, message_id=message_id)
     event["timestamp"] = "0001-01-01T00:00:00+00:00"
     with pytest.raises(InvalidEvent):
         event_parse(json.dumps(event).encode())
-    assert event_parse_held(event).timestamp.year == 1
+    # The row its delivery left, back when the window did not exist.
+    command = AddMessage(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        direction="RECEIVED",
+        content="Olá",
+        timestamp=datetime(1, 1, 1, tzinfo=UTC),
+    )
+    HeldEvent.objects.create(
+        conversation_id=conversation_id,
+        event_type="NEW_MESSAGE",
+        event_id=message_id,
+        timestamp=command.timestamp,
+        payload=command_dump(command),
+    )
+    assert post_event(new_conversation(conversation_id)).status_code == 201
+    assert HeldEvent.objects.get().outcome == "created"
+    assert Message.objects.get(pk=message_id).timestamp.year == 1
 
 
 EXTREMES = [

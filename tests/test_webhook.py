@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from inbox.models import Conversation, Delivery, Message
+from inbox.models import Conversation, Message, WebhookDelivery
 from tests.conftest import T0, at, close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -306,7 +306,7 @@ def test_unsigned_or_badly_signed_deliveries_are_refused(client, settings, heade
     assert response.json()["error"] == error
     assert "X-Hub-Signature-256" in response.json()["detail"]
     assert Conversation.objects.count() == 0
-    assert Delivery.objects.count() == 0
+    assert WebhookDelivery.objects.count() == 0
 
 
 def test_signature_of_another_body_is_refused(client, settings):
@@ -362,13 +362,18 @@ def test_every_authenticated_delivery_is_logged_as_received(post_event, conversa
     post_event(event)
     post_event(event)
     post_event(b"{not json")
-    log = list(Delivery.objects.order_by("id").values_list("status_code", "outcome", "event_type"))
+    log = list(
+        WebhookDelivery.objects.order_by("id").values_list(
+            "status_code", "outcome", "event_type", "item_count"
+        )
+    )
+    # One row per request; how many events its body carried (none could be read from junk).
     assert log[-3:] == [
-        (201, "created", "NEW_MESSAGE"),
-        (200, "duplicate", "NEW_MESSAGE"),
-        (400, "invalid", ""),
+        (201, "created", "NEW_MESSAGE", 1),
+        (200, "duplicate", "NEW_MESSAGE", 1),
+        (400, "invalid", "", 0),
     ]
-    assert Delivery.objects.order_by("id").last().body == "{not json"
+    assert WebhookDelivery.objects.order_by("id").last().body == "{not json"
 
 
 def test_an_invalid_field_starting_with_nul_is_a_400_not_a_500(post_event):
@@ -376,5 +381,12 @@ def test_an_invalid_field_starting_with_nul_is_a_400_not_a_500(post_event):
     response = post_event({**new_conversation(), "data": {"id": "\x00"}})
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "data.id"
-    assert Delivery.objects.get().detail.startswith("data.id")
-    assert "\x00" not in Delivery.objects.get().detail
+    assert WebhookDelivery.objects.get().detail.startswith("data.id")
+    assert "\x00" not in WebhookDelivery.objects.get().detail
+
+
+def test_the_delivery_log_reads_in_the_admin(post_event, admin_client, conversation_id):
+    post_event(new_message(conversation_id))
+    response = admin_client.get("/admin/inbox/webhookdelivery/")
+    assert response.status_code == 200
+    assert "NEW_MESSAGE" in response.content.decode()

@@ -1,0 +1,135 @@
+"""Messages: stored once each, in their place in the thread, whatever the delivery order."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+
+from inbox import db, live
+from inbox.models import Conversation, Message
+from inbox.services import held
+from inbox.services.conversations import last_activity
+from inbox.services.locks import conversation_locked, message_key_lock
+from inbox.services.outcome import Outcome, Result, not_found
+
+
+def message_add(
+    *,
+    message_id: UUID,
+    conversation_id: UUID,
+    direction: str,
+    content: str,
+    timestamp: datetime,
+    channel: str = "generic",
+    provider_message_id: str | None = None,
+) -> Outcome:
+    """Add a message to its conversation, in its place in the thread.
+
+    A CLOSED conversation takes late deliveries of messages sent before it closed, and
+    refuses anything after. An id already held for another conversation is refused: the
+    held event was answered 202 and must be the one applied when its conversation comes.
+    """
+    # A savepoint of its own: a refused message rolls back its insert, and only that.
+    with db.write(savepoint=True):
+        conversation = conversation_locked(conversation_id)
+        if conversation is None:
+            return not_found(conversation_id)
+        message_key_lock(message_id)
+        elsewhere = held.held_message_elsewhere(
+            message_id=message_id, conversation_id=conversation_id
+        )
+        if elsewhere is not None:
+            return Outcome(
+                Result.CONFLICT,
+                f"message {message_id} is already held for conversation "
+                f"{elsewhere.conversation_id}",
+            )
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    id=message_id,
+                    conversation=conversation,
+                    direction=direction,
+                    content=content,
+                    timestamp=timestamp,
+                    channel=channel,
+                    provider_message_id=provider_message_id,
+                )
+        except IntegrityError:
+            return _message_redelivered(
+                message_id=message_id,
+                conversation_id=conversation_id,
+                direction=direction,
+                content=content,
+                timestamp=timestamp,
+                channel=channel,
+                provider_message_id=provider_message_id,
+            )
+        if (
+            conversation.status == Conversation.Status.CLOSED
+            and conversation.closed_at is not None
+            and timestamp > conversation.closed_at
+        ):
+            # Refused after the insert so that a re-delivery of a stored message is still
+            # recognised as a duplicate; the atomic block rolls the insert back.
+            transaction.set_rollback(True)
+            return Outcome(
+                Result.CONFLICT,
+                f"conversation {conversation_id} closed at {conversation.closed_at.isoformat()}",
+            )
+        conversation.message_count += 1
+        if conversation.last_message_at is None or (timestamp, message_id) > (
+            conversation.last_message_at,
+            conversation.last_message_id,
+        ):
+            conversation.last_message = message
+            conversation.last_message_at = timestamp
+        conversation.last_activity_at = last_activity(conversation)
+        conversation.save(
+            update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
+        )
+        transaction.on_commit(lambda: live.message_added(message_id, conversation_id), robust=True)
+    return Outcome(Result.CREATED, f"message {message_id} added")
+
+
+def _message_redelivered(
+    *,
+    message_id: UUID,
+    conversation_id: UUID,
+    direction: str,
+    content: str,
+    timestamp: datetime,
+    channel: str,
+    provider_message_id: str | None,
+) -> Outcome:
+    existing = Message.objects.filter(pk=message_id).first()
+    if existing is None:
+        # Not our id that collided but the provider's: it names another message already.
+        other = Message.objects.get(channel=channel, provider_message_id=provider_message_id)
+        return Outcome(
+            Result.CONFLICT,
+            f"{channel} message {provider_message_id} is already stored as message {other.id}",
+        )
+    stored = {
+        "conversation_id": existing.conversation_id,
+        "direction": existing.direction,
+        "content": existing.content,
+        "timestamp": existing.timestamp,
+        "channel": existing.channel,
+        "provider_message_id": existing.provider_message_id,
+    }
+    delivered = {
+        "conversation_id": conversation_id,
+        "direction": direction,
+        "content": content,
+        "timestamp": timestamp,
+        "channel": channel,
+        "provider_message_id": provider_message_id,
+    }
+    differing = [name for name in stored if stored[name] != delivered[name]]
+    if differing:
+        return Outcome(
+            Result.CONFLICT,
+            f"message {message_id} already stored with a different {', '.join(differing)}",
+        )
+    return Outcome(Result.DUPLICATE, f"message {message_id} already stored")

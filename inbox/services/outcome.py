@@ -1,0 +1,25 @@
+"""What a write did, in words the webhook turns into its answer (README, "The webhook")."""
+
+import enum
+from dataclasses import dataclass
+from uuid import UUID
+
+
+class Result(enum.StrEnum):
+    CREATED = "created"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    NOT_FOUND = "not_found"
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    detail: str
+
+
+def not_found(conversation_id: UUID) -> Outcome:
+    return Outcome(Result.NOT_FOUND, f"conversation {conversation_id} does not exist")
