@@ -14,6 +14,13 @@ from django.core.exceptions import ImproperlyConfigured
 # Values an example file may carry; `check --deploy` flags them so they never go live.
 PLACEHOLDER_PREFIX = "insecure-"
 MIN_WEBHOOK_SECRET_LENGTH = 32
+# .env.example's own secrets (tests/test_deploy.py keeps them equal to the file's). They
+# are for a trial on this machine: refused as soon as the app answers any other host.
+EXAMPLE_SECRETS = {
+    "SECRET_KEY": "django-insecure-example-key-replace-me-before-going-live-0123456789",
+    "WEBHOOK_SECRET": "insecure-example-webhook-secret-replace-me",
+}
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 @register()
@@ -40,7 +47,27 @@ def production_secrets_check(
                 id="inbox.E002",
             )
         )
+    public = sorted(set(settings.ALLOWED_HOSTS) - LOOPBACK_HOSTS)
+    if public:
+        for name, example in EXAMPLE_SECRETS.items():
+            if _setting(name) == example:
+                errors.append(
+                    Error(
+                        f"{name} is the example value from .env.example while ALLOWED_HOSTS "
+                        f"names {', '.join(public)}: anyone who read the example knows it.",
+                        hint=f"Set {name} to a new random value (see the README, "
+                        '"Going live"); the example values are for a trial on localhost.',
+                        id="inbox.E003",
+                    )
+                )
     return errors
+
+
+def _setting(name: str) -> str:
+    try:
+        return getattr(settings, name)
+    except ImproperlyConfigured:
+        return ""
 
 
 def _secret_key_set() -> bool:

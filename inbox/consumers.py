@@ -8,6 +8,11 @@ Pushes arrive as numbered batches (inbox/sender.py). The consumer keeps the last
 got from each origin in each group it is in; when one is missing (dropped by a sender that
 could not send it, or by channels-redis over a channel's capacity) it tells the page to
 refetch what it shows (`RESYNC`), so the page is never left behind without knowing it.
+
+A socket lives no longer than its session's right to it (README Security, "Logins"): it
+closes with SESSION_ENDED when told the session ended or the account changed and its
+session no longer logs the agent in, and at the session's expiry, which it reads at
+connect and keeps, so a push costs no query.
 """
 
 import asyncio
@@ -15,12 +20,14 @@ import contextlib
 import json
 import logging
 import time
+from importlib import import_module
 from uuid import UUID
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
 from django.http import HttpRequest, QueryDict
 from django.utils import translation
 
@@ -32,24 +39,30 @@ logger = logging.getLogger(__name__)
 # The channel layer's messages the sender sends (inbox/sender.py), and the items a batch
 # holds: a frame to the page, or the end of the socket.
 PUSHED = {sender.BATCH, sender.SYNC}
-ITEMS = {"row.changed", "fragment", "session.ended"}
+ITEMS = {"row.changed", "fragment", "session.ended", "session.check"}
 # The frame that makes the page refetch its list and thread (static/inbox/live.js).
 RESYNC = "<!--live:resync-->"
 # Origins remembered per group: a process's count for a group starts over (a new origin)
 # after it was idle for a while, so old ones are let go.
 ORIGINS_KEPT = 32
-# The close code for a session that logged out: the page goes to the login form rather
-# than reconnecting (4000-4999 are the application's own codes).
+# The close code for a session that no longer logs its agent in (logged out, deleted,
+# expired, the account deactivated or its password changed): the page goes to the login
+# form rather than reconnecting (4000-4999 are the application's own codes).
 SESSION_ENDED = 4401
 # Group memberships expire (the layer's group_expiry), so a member whose discard was lost
 # goes away by itself; a socket that stays open renews its own this many times per expiry.
 RENEWALS_PER_EXPIRY = 3
+# Seconds before a socket whose session expired asks again, when the database did not answer.
+EXPIRY_RETRY = 30.0
 # Seconds between the attempts to leave a group; after the last, the expiry cleans up.
 DISCARD_BACKOFF = (0.1, 0.5, 2.0)
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
     renewal: asyncio.Task | None = None
+    expiry: asyncio.Task | None = None
+    # Set once the socket closed itself for its session: what is still queued is dropped.
+    ended = False
 
     async def __call__(self, scope: dict, receive, send) -> None:
         try:
@@ -57,8 +70,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
         finally:
             # Also when a handler raised and disconnect() never ran: a renewal outliving
             # its socket would keep a dead member in the groups forever.
-            if self.renewal is not None:
-                self.renewal.cancel()
+            for task in (self.renewal, self.expiry):
+                if task is not None:
+                    task.cancel()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -72,22 +86,36 @@ class InboxConsumer(AsyncWebsocketConsumer):
         # Per group: when this socket joined it, and the last number seen from each origin.
         self.joined_at: dict[str, float] = {}
         self.seen: dict[str, dict[str, int]] = {}
-        # Not a view's group: kept whatever the page views, until the socket closes.
-        session_key = self.scope["session"].session_key
-        self.session_group = live.session_group(session_key) if session_key else None
-        if self.session_group:
-            await self._join(self.session_group)
+        # The session is checked again when it expires, not per push: until then a logout,
+        # a deleted session or a changed account is pushed to these groups (inbox/apps.py).
+        self.user_id = user.pk
+        self.session_key = self.scope["session"].session_key
+        self.expires_at = await _session_expiry(self.session_key, self.user_id)
+        if self.expires_at is None:
+            await self.close()
+            return
+        # Not a view's groups: kept whatever the page views, until the socket closes.
+        self.session_group = live.session_group(self.session_key)
+        self.user_group = live.user_group(self.user_id)
+        for group in (self.session_group, self.user_group):
+            await self._join(group)
         self.membership = asyncio.Lock()
         await self._follow(ListState.parse(params), conversation=params.get("conversation", ""))
         await self.accept()
         self.renewal = asyncio.create_task(self._renew_memberships())
+        self.expiry = asyncio.create_task(self._close_at_expiry())
 
     async def disconnect(self, code: int) -> None:
-        if self.renewal is not None:
-            self.renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.renewal
-        groups = [*getattr(self, "joined", []), getattr(self, "session_group", None)]
+        for task in (self.renewal, self.expiry):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        groups = [
+            *getattr(self, "joined", []),
+            getattr(self, "session_group", None),
+            getattr(self, "user_group", None),
+        ]
         await asyncio.gather(*(self._leave(group) for group in groups if group))
 
     async def _leave(self, group: str) -> None:
@@ -108,7 +136,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(interval)
             async with self.membership:
-                for group in [self.session_group, *self.joined]:
+                for group in [self.session_group, self.user_group, *self.joined]:
                     if not group:
                         continue
                     try:
@@ -123,13 +151,46 @@ class InboxConsumer(AsyncWebsocketConsumer):
         trips to it behind the webhooks (profiled: the largest part of a fan-out). A push
         touches the database only through database_sync_to_async, which does that itself."""
         if message.get("type") in PUSHED:
+            if self.ended or not await self._still_logged_in():
+                return
             await getattr(self, get_handler_name(message))(message)
             return
         await super().dispatch(message)
 
+    async def _still_logged_in(self, *, now: bool = False) -> bool:
+        """Whether the socket's session still logs its agent in; if not, closes the socket
+        (SESSION_ENDED). Asks the database only once the cached expiry has passed (the
+        session may have been extended since), or when told to (`now`)."""
+        if self.ended:
+            return False
+        if not now and time.time() < self.expires_at:
+            return True
+        expires_at = await _session_expiry(self.session_key, self.user_id)
+        if expires_at is None:
+            self.ended = True
+            await self.close(code=SESSION_ENDED)
+            return False
+        self.expires_at = expires_at
+        return True
+
+    async def _close_at_expiry(self) -> None:
+        """Closes the socket when its session expires, even if nothing is pushed to it."""
+        while True:
+            try:
+                if not await self._still_logged_in():
+                    return
+            except Exception:
+                # The database is out: the next push, frame or try asks again.
+                logger.warning("socket: could not check the session's expiry", exc_info=True)
+                await asyncio.sleep(EXPIRY_RETRY)
+                continue
+            await asyncio.sleep(max(0.0, self.expires_at - time.time()))
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page says what it views now: htmx navigates without reloading, so the socket,
         opened for the first view, follows the agent to the next tab, search or thread."""
+        if not await self._still_logged_in():
+            return
         try:
             view = json.loads(text_data or "")
         except ValueError:
@@ -209,7 +270,35 @@ class InboxConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["html"][self.language])
 
     async def session_ended(self, event: dict) -> None:
+        self.ended = True
         await self.close(code=SESSION_ENDED)
+
+    async def session_check(self, event: dict) -> None:
+        await self._still_logged_in(now=True)
+
+
+@database_sync_to_async
+def _session_expiry(session_key: str | None, user_id: object) -> float | None:
+    """When the session stops logging the agent in (a Unix time), or None if it no longer
+    does: deleted, expired, the account deactivated or its password changed. The checks an
+    HTTP request's are (django.contrib.auth.get_user), in three queries."""
+    if not session_key:
+        return None
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(request)
+    if not user.is_authenticated or user.pk != user_id:
+        return None
+    store = request.session
+    if hasattr(store, "get_model_class"):  # the database backends: the row's own expiry
+        expire_date = (
+            store.get_model_class()
+            .objects.filter(session_key=session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+        return expire_date.timestamp() if expire_date else None
+    return store.get_expiry_date().timestamp()
 
 
 @database_sync_to_async

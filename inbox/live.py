@@ -71,10 +71,22 @@ def session_group(session_key: str) -> str:
     return f"inbox.session.{session_key}"
 
 
+def user_group(user_id: int | str) -> str:
+    """The sockets opened by one agent, under any of its sessions."""
+    return f"inbox.user.{user_id}"
+
+
 def session_ended(session_key: str) -> None:
-    """Close the sockets of a session that logged out: they would go on receiving every
-    conversation's pushes until their tabs closed. Other sessions of the agent keep theirs."""
+    """Close the sockets of a session that logged out or was deleted: they would go on
+    receiving every conversation's pushes until their tabs closed. Other sessions of the
+    agent keep theirs."""
     _sender.submit(Change(kind=Change.SESSION, groups=(session_group(session_key),)))
+
+
+def account_changed(user_id: int | str) -> None:
+    """Make every socket of an agent whose account changed (deactivated, a new password)
+    check that its session still logs it in, and close itself if not (inbox/consumers.py)."""
+    _sender.submit(Change(kind=Change.ACCOUNT, groups=(user_group(user_id),)))
 
 
 def conversation_changed(conversation_id: UUID) -> None:
@@ -121,6 +133,7 @@ class Change:
     CONVERSATION: ClassVar[str] = "conversation"
     MESSAGE: ClassVar[str] = "message"
     SESSION: ClassVar[str] = "session"
+    ACCOUNT: ClassVar[str] = "account"
 
     kind: str
     groups: tuple[str, ...]
@@ -154,6 +167,9 @@ def render(changes: Sequence[Change], listened: set[str]) -> dict[str, list[dict
     for change in wanted:
         if change.kind == Change.SESSION:
             sessions[change.groups[0]] = [{"type": "session.ended"}]
+            continue
+        if change.kind == Change.ACCOUNT:
+            sessions[change.groups[0]] = [{"type": "session.check"}]
             continue
         conversation = conversations.get(change.conversation_id)
         message = messages.get(change.message_id) if change.message_id else None

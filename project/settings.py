@@ -5,6 +5,7 @@ The defaults are for development on one machine: SQLite and the in-process chann
 out to many server processes. Every variable is documented in the README.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "inbox",
     # `manage.py seed` and `simulate`; see devtools/apps.py for why not only under DEBUG.
     "devtools",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer (the lockout page).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -193,6 +197,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login throttling (django-axes), on every form that authenticates: /accounts/login/ and
+# /admin/login/. LOGIN_FAILURE_LIMIT failures in a row for one username from one address
+# lock that username out from that address for LOGIN_LOCKOUT_MINUTES (429 and a page that
+# says so); other accounts from the address, and the account from elsewhere, still log in.
+# A success resets the count. README: Security, "Logins".
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "inbox.lockout.lockout_response"
+# Only the failures are recorded (what the lockout counts), not a row per successful login.
+AXES_DISABLE_ACCESS_LOG = True
+# Log lines name the locked-out parameters only, and no start-up banner on every command.
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox:index"
 LOGOUT_REDIRECT_URL = "login"
@@ -261,5 +284,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # django-axes logs every login at INFO; its failures and lockouts are WARNINGs.
+    "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"}},
 }

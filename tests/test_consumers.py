@@ -5,6 +5,7 @@ Redis (skipped locally without it, a failure under CI=true). The webhook is post
 so each push goes services -> on_commit -> live -> group_send -> consumer.
 """
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -98,6 +99,73 @@ def test_a_socket_from_another_site_is_refused(layer, session_cookie):
         connected, _ = await socket.connect()
         assert not connected
         await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "origin", "opens"),
+    [
+        pytest.param("ws", "127.0.0.1:8000", "http://127.0.0.1:8000", True, id="same-port"),
+        pytest.param("ws", "127.0.0.1:8000", "http://127.0.0.1:9000", False, id="foreign-port"),
+        pytest.param("ws", "127.0.0.1", "http://127.0.0.1:9000", False, id="port-vs-none"),
+        pytest.param("ws", "127.0.0.1", "https://127.0.0.1", False, id="https-page-ws"),
+        pytest.param("wss", "127.0.0.1", "http://127.0.0.1", False, id="http-page-wss"),
+        pytest.param("wss", "127.0.0.1", "https://127.0.0.1", True, id="https-wss"),
+        pytest.param("ws", "127.0.0.1", "http://localhost", False, id="other-allowed-host"),
+        pytest.param("ws", "127.0.0.1", None, False, id="no-origin"),
+    ],
+)
+def test_a_socket_opens_only_from_its_own_scheme_host_and_port(
+    layer, session_cookie, scheme, host, origin, opens
+):
+    headers = [(b"host", host.encode()), (b"cookie", f"sessionid={session_cookie}".encode())]
+    if origin:
+        headers.append((b"origin", origin.encode()))
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+        socket.scope["scheme"] = scheme
+        connected, _ = await socket.connect()
+        assert connected is opens
+        await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("settings_change", "headers", "origin"),
+    [
+        # Behind a TLS proxy that daphne hears over plain ws, with TRUST_X_FORWARDED_PROTO.
+        pytest.param(
+            {"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")},
+            [(b"x-forwarded-proto", b"https")],
+            "https://127.0.0.1",
+            id="trusted-proxy",
+        ),
+        pytest.param(
+            {"CSRF_TRUSTED_ORIGINS": ["https://inbox.example.com"]},
+            [],
+            "https://inbox.example.com",
+            id="csrf-trusted-origin",
+        ),
+    ],
+)
+def test_a_socket_opens_from_what_the_settings_trust(
+    layer, session_cookie, settings, settings_change, headers, origin
+):
+    for name, value in settings_change.items():
+        setattr(settings, name, value)
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie, origin=origin)
+        socket.scope["headers"] = [*socket.scope["headers"], *headers]
+        assert (await socket.connect())[0]
+        await socket.disconnect()
+        # Without the proxy's header, the same page's Origin is another scheme's.
+        if headers:
+            plain = communicator(cookie=session_cookie, origin=origin)
+            assert not (await plain.connect())[0]
 
     run(scenario)
 
@@ -378,5 +446,147 @@ def test_logging_out_closes_that_sessions_sockets_only(layer, agent, agent_clien
         # The agent's other session is still logged in, and its socket still open.
         assert await elsewhere.receive_nothing(timeout=0.3)
         await elsewhere.disconnect()
+
+    run(scenario)
+
+
+# --- Revocation: what ends a session's right to its sockets (README Security, "Logins") ---
+
+
+async def closed_for_the_session(socket: WebsocketCommunicator, timeout: float = 3) -> bool:
+    return await socket.receive_output(timeout=timeout) == {
+        "type": "websocket.close",
+        "code": consumers.SESSION_ENDED,
+    }
+
+
+def other_session_of(agent) -> str:
+    other_device = Client()
+    other_device.force_login(agent)
+    return other_device.cookies["sessionid"].value
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda agent: setattr(agent, "is_active", False), id="deactivated"),
+        pytest.param(lambda agent: agent.set_password("a-new-pass-phrase"), id="new-password"),
+    ],
+)
+def test_a_revoked_account_has_every_socket_closed(layer, agent, session_cookie, change):
+    other_cookie = other_session_of(agent)
+
+    def revoke():
+        change(agent)
+        agent.save()
+
+    async def scenario():
+        sockets = [communicator(cookie=session_cookie), communicator(cookie=other_cookie)]
+        for socket in sockets:
+            assert (await socket.connect())[0]
+        await sync_to_async(revoke)()
+        for socket in sockets:
+            assert await closed_for_the_session(socket)
+        # And it cannot open a new one.
+        assert not (await communicator(cookie=session_cookie).connect())[0]
+
+    run(scenario)
+
+
+def test_an_account_change_that_revokes_nothing_keeps_the_sockets(layer, agent, session_cookie):
+    def rename():
+        agent.first_name = "Ana Maria"
+        agent.save()
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        await sync_to_async(rename)()
+        assert await socket.receive_nothing(timeout=1)
+        await socket.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("how", ["delete", "clearsessions"])
+def test_a_deleted_session_has_its_sockets_closed_only(layer, agent, session_cookie, how):
+    from django.contrib.sessions.models import Session
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    other_cookie = other_session_of(agent)
+
+    def delete():
+        if how == "delete":
+            Session.objects.filter(session_key=session_cookie).delete()
+        else:  # an expired row, as clearsessions finds it
+            Session.objects.filter(session_key=session_cookie).update(expire_date=timezone.now())
+            call_command("clearsessions")
+        assert not Session.objects.filter(session_key=session_cookie).exists()
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        elsewhere = communicator(cookie=other_cookie)
+        for each in (socket, elsewhere):
+            assert (await each.connect())[0]
+        await sync_to_async(delete)()
+        assert await closed_for_the_session(socket)
+        assert await elsewhere.receive_nothing(timeout=0.5)
+        await elsewhere.disconnect()
+
+    run(scenario)
+
+
+def expire_in(session_key: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    expire_date = timezone.now() + timedelta(seconds=seconds)
+    assert Session.objects.filter(session_key=session_key).update(expire_date=expire_date) == 1
+
+
+def test_a_socket_is_closed_when_its_session_expires(layer, session_cookie, post_event):
+    expire_in(session_cookie, 1.5)
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        # Nothing pushed, nothing sent: the socket's own timer ends it.
+        assert await closed_for_the_session(socket, timeout=5)
+
+    run(scenario)
+
+
+def test_an_expired_session_gets_no_push(layer, agent, session_cookie, post_event):
+    """The first push after the expiry checks it: nothing of the conversation is sent."""
+    ident = uuid.uuid4()
+    expire_in(session_cookie, 1.5)
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        await asyncio.sleep(1.6)  # past the expiry (the timer may or may not have run)
+        await sync_to_async(post_event)(new_conversation(ident))
+        output = await socket.receive_output(timeout=3)
+        assert output == {"type": "websocket.close", "code": consumers.SESSION_ENDED}
+
+    run(scenario)
+
+
+def test_a_session_extended_since_the_socket_opened_keeps_it(layer, session_cookie, post_event):
+    ident = uuid.uuid4()
+    expire_in(session_cookie, 1)
+
+    async def scenario():
+        socket = communicator(cookie=session_cookie)
+        assert (await socket.connect())[0]
+        # As a request that saves the session does: the row's expiry moves on.
+        await sync_to_async(expire_in)(session_cookie, 3600)
+        assert await socket.receive_nothing(timeout=2)
+        await sync_to_async(post_event)(new_conversation(ident))
+        assert f'id="conversation-{ident}"' in await socket.receive_from(timeout=3)
+        await socket.disconnect()
 
     run(scenario)

@@ -389,10 +389,11 @@ def log_in(stack: Stack, username: str, password: str) -> dict[str, str]:
 def test_the_readme_command_adds_an_agent_who_can_log_in(stack):
     password = secrets.token_urlsafe(16)
     words = [
-        re.sub(r"^(DJANGO_SUPERUSER_PASSWORD)=.*", rf"\1={password}", word)
+        re.sub(r"^(AGENT_PASSWORD)=.*", rf"\1={password}", word)
         for word in readme_add_agent_command()
     ]
-    username = next(w.split("=", 1)[1] for w in words if w.startswith("DJANGO_SUPERUSER_USERNAME="))
+    assert f"AGENT_PASSWORD={password}" in words, words
+    username = words[words.index("add_agent") + 1]
     added = stack.compose("exec", "-T", *words)
     assert added.returncode == 0, added.stdout + added.stderr
     session = log_in(stack, username, password)

@@ -360,3 +360,33 @@ def test_make_refuses_an_older_python_with_the_reason(target, tmp_path):
     assert "Python 3.11.3 or newer is needed" in result.stderr, result.stderr
     assert python in result.stderr
     assert not venv.exists()  # refused before anything was installed
+
+
+# --- The example's secrets never go live (inbox.E003) -------------------------------------
+
+
+def test_the_checks_know_the_example_envs_secrets():
+    from inbox.checks import EXAMPLE_SECRETS
+
+    example = env_file(ENV_EXAMPLE)
+    assert {name: example[name] for name in EXAMPLE_SECRETS} == EXAMPLE_SECRETS
+
+
+@pytest.mark.parametrize("secret", ["SECRET_KEY", "WEBHOOK_SECRET"])
+@pytest.mark.parametrize("hosts", ["inbox.example.com", "localhost,inbox.example.com", "*"])
+def test_the_example_secrets_stop_a_start_that_serves_another_host(tmp_path, secret, hosts):
+    env = production_env(tmp_path, ALLOWED_HOSTS=hosts)
+    env[secret] = env_file(ENV_EXAMPLE)[secret]
+    result = manage("migrate", "--noinput", env=env)  # what bin/start runs first
+    assert result.returncode != 0
+    assert "inbox.E003" in result.stderr
+    assert f"{secret} is the example value from .env.example" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["localhost,127.0.0.1", "localhost,127.0.0.1,[::1]", "::1"])
+def test_the_example_env_still_starts_on_loopback_only(tmp_path, hosts):
+    env = production_env(tmp_path, SECRET_KEY=None, WEBHOOK_SECRET=None)
+    env.update(env_file(ENV_EXAMPLE))
+    env["ALLOWED_HOSTS"] = hosts
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stderr

@@ -315,18 +315,13 @@ def test_containers_starting_together_migrate_in_turn(tmp_path):
 
 @pytest.mark.browser
 def test_the_example_env_serves_an_agent_created_as_documented(trial_server, page):
-    """The README's createsuperuser command, then a real browser logging in over plain
+    """The README's add_agent command, then a real browser logging in over plain
     http://localhost and http://127.0.0.1 with the example's secure cookies."""
     password = secrets.token_urlsafe(16)
     subprocess.run(
-        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        [sys.executable, "manage.py", "add_agent", "maria"],
         cwd=ROOT,
-        env={
-            **trial_server.env,
-            "DJANGO_SUPERUSER_USERNAME": "maria",
-            "DJANGO_SUPERUSER_PASSWORD": password,
-            "DJANGO_SUPERUSER_EMAIL": "",
-        },
+        env={**trial_server.env, "AGENT_PASSWORD": password},
         check=True,
         capture_output=True,
         timeout=60,
