@@ -4,10 +4,15 @@ Cheap enough to poll often.
 Each probe is one round trip (a `SELECT 1`; a PING to Redis, or a message to ourselves on the
 in-process layer) under a short timeout, and the probes run concurrently, so an answer comes
 within PROBE_TIMEOUT even when a service hangs instead of refusing.
+
+An outage is logged as one: its first failure with the traceback, then a count per
+LOG_INTERVAL, and one line when the dependency answers again. Probed every few seconds by
+every orchestrator and load balancer, a traceback per probe buried everything else.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
@@ -20,6 +25,59 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0  # seconds; below the container health check's own timeout
+LOG_INTERVAL = 60.0  # seconds between two lines that count a dependency's failed probes
+
+
+class _Outage:
+    """How one dependency's failed probes are logged (called on the event loop only)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.down = False
+        self.failed = 0  # probes failed since the last line
+        self.total = 0  # probes failed since the outage began
+        self.since = 0.0
+        self.reason = ""
+
+    def failure(self, error: BaseException) -> None:
+        self.reason = f"{type(error).__name__}: {error}"
+        if not self.down:
+            self.down, self.total, self.failed = True, 1, 0
+            self.since = time.monotonic()
+            logger.warning(
+                "readyz: %s is unreachable (%s); while it is, a count is logged every %d s",
+                self.name,
+                self.reason,
+                LOG_INTERVAL,
+                exc_info=error,
+            )
+            return
+        self.failed += 1
+        self.total += 1
+        if time.monotonic() - self.since >= LOG_INTERVAL:
+            self._report()
+
+    def success(self) -> None:
+        if not self.down:
+            return
+        self._report()
+        logger.warning("readyz: %s is reachable again (%d probes failed)", self.name, self.total)
+        self.down = False
+
+    def _report(self) -> None:
+        if self.failed:
+            logger.warning(
+                "readyz: %s: %d probes failed in the last %.0f s: %s",
+                self.name,
+                self.failed,
+                time.monotonic() - self.since,
+                self.reason,
+            )
+        self.failed = 0
+        self.since = time.monotonic()
+
+
+_outages = {name: _Outage(name) for name in ("database", "channel_layer")}
 
 
 def _database_ping() -> None:
@@ -65,9 +123,10 @@ async def _channel_layer_round_trip() -> None:
 async def _probe(name: str, check: Callable[[], Awaitable[None]]) -> bool:
     try:
         await asyncio.wait_for(check(), PROBE_TIMEOUT)
-    except Exception:
-        logger.warning("readyz: %s is unreachable", name, exc_info=True)
+    except Exception as error:
+        _outages[name].failure(error)
         return False
+    _outages[name].success()
     return True
 
 
@@ -104,4 +163,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         body["detail"] = f"unreachable: {', '.join(down)}"
     response = JsonResponse(body, status=503 if down else 200)
     response["Cache-Control"] = "no-store"
+    # The probe logs an outage itself, once (above): Django's own ERROR for every 5xx
+    # answer would be one more line per probe.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response

@@ -154,7 +154,7 @@ class _FailureLog:
         seconds = time.monotonic() - self.since
         if self.failed:
             logger.error(
-                "live: %d more pushes failed in the last %.0f s (%s)",
+                "live: %d pushes failed in the last %.0f s: %s",
                 self.failed,
                 seconds,
                 self.last_error,
@@ -327,8 +327,10 @@ class Sender:
                     self._send_batch(loop, state, jobs)
                 self._send_tails(loop, state)
                 state.log.report(due_only=True)
-            except Exception:
-                logger.exception("live: the sender failed a batch")
+            except Exception as error:
+                # Counted with the layer's failures: whatever fails every tick (a Redis
+                # that is down, say) logs once with its traceback, then a count.
+                self._state.log.failure(len(jobs), error)
             finally:
                 # The render's database connection goes back to the pool between ticks.
                 connections.close_all()

@@ -159,6 +159,11 @@ if REDIS_URL:
                 # A membership whose discard was lost (a crash, a Redis restart) is dropped
                 # after 5 minutes, not 24 h; open sockets renew theirs (inbox/consumers.py).
                 "group_expiry": 300,
+                # Messages waiting per socket before channels-redis drops the next. A burst
+                # is coalesced into one message per group per tick (inbox/sender.py), so the
+                # default holds seconds of a loaded process's backlog; a socket that lost
+                # one anyway is told to refetch (inbox/consumers.py).
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=100),
             },
         }
     }

@@ -392,3 +392,45 @@ def test_the_live_inbox_runs_under_its_content_security_policy(
         1, timeout=LIVE
     )
     assert violations == []
+
+
+def test_a_socket_that_missed_a_push_makes_its_page_refetch(
+    page: Page, serve, agent_client, redis_url
+):
+    import asyncio
+    import threading
+
+    from channels_redis.core import RedisChannelLayer
+    from django.utils import timezone
+
+    from inbox import live, sender
+    from inbox.models import Conversation
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    server = serve(REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=prefix)
+    log_in(page, server.url, agent_client)
+    page.goto(f"{server.url}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+
+    # Stored without a push, as if its push had been dropped on the way to this socket.
+    ident = uuid.uuid4()
+    now = timezone.now()
+    Conversation.objects.create(id=ident, created_at=now, last_activity_at=now)
+    # A sender's tail: batch 1 of an origin this socket never heard of went out after it
+    # joined, so the socket missed it and tells its page to refetch.
+    missed = {
+        "type": sender.SYNC,
+        "group": live.AGENTS_GROUP,
+        "origin": "elsewhere.1",
+        "seq": 1,
+        "at": time.time(),
+    }
+    layer = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
+    # Playwright's event loop runs in this thread: the layer's own loop runs in another.
+    sending = threading.Thread(
+        target=asyncio.run, args=(layer.group_send(live.AGENTS_GROUP, missed),)
+    )
+    sending.start()
+    sending.join(WAIT_LIMIT)
+    expect(page.locator(f"#conversation-{ident}")).to_be_visible(timeout=LIVE)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")

@@ -3,11 +3,14 @@
 - Frozen (SIGSTOP: connections open, nothing answers) with no agent connected, signed
   webhooks are still answered 201 at once, and the database pool is not held by pushes.
 - Down (refused), the server logs the first failure with its traceback and then a count per
-  interval, not one ERROR per event.
+  interval, not one ERROR per event, and the probe likewise, not one per probe; a line says
+  when each recovers.
 """
 
 import http.client
+import itertools
 import json
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -96,3 +99,53 @@ def test_redis_down_logs_the_first_failure_then_a_count(serve, private_redis):
     assert "Traceback" in output, "the first failure is logged with its traceback"
     # One line for the first failure, then a count per interval: not one per event.
     assert len(errors) <= 5, "\n".join(errors[:20])
+
+
+def test_redis_down_logs_one_traceback_a_count_and_the_recovery(serve, private_redis):
+    server = serve(REDIS_URL=private_redis.url, WEBHOOK_SECRET=SECRET)
+    assert post_signed(server, new_conversation())[0] == 201
+    private_redis.stop()
+    answers = deliver(server, events(400), senders=8)
+    assert [status for status, _ in answers] == [201] * 400
+    # Probes while it is down: an orchestrator polls readiness all along.
+    for _ in range(5):
+        assert readyz_status(server) == 503
+    private_redis.start()
+    # Redis is back: the next pushes go out (once the breaker's cool-down is over), and the
+    # probe sees it; the failures' count and the recovery are logged.
+    deadline = time.monotonic() + WAIT_LIMIT
+    while "live: pushes go out again" not in server.output():
+        assert time.monotonic() < deadline, server.output()[-5000:]
+        assert post_signed(server, new_conversation())[0] == 201
+        time.sleep(0.5)
+    assert readyz_status(server) == 200
+    output = server.output()
+    # One traceback per kind of failure seen (the pushes, the probe), not one per event.
+    assert logged_tracebacks(output) == 2, output[-5000:]
+    assert len(error_lines(output)) <= 4, "\n".join(error_lines(output)[:20])
+    counts = re.findall(r"live: (\d+) pushes failed in the last \d+ s: \w+", output)
+    assert counts, output[-5000:]
+    assert sum(map(int, counts)) >= 300, counts
+    assert re.search(r"readyz: channel_layer: \d+ probes failed in the last \d+ s", output)
+    assert "readyz: channel_layer is reachable again" in output
+
+
+def logged_tracebacks(output: str) -> int:
+    """Log records with a traceback (a chained exception's second traceback not counted)."""
+    lines = output.splitlines()
+    return sum(
+        1
+        for before, line in itertools.pairwise(lines)
+        if line.startswith("Traceback") and re.match(r"\d{4}-\d\d-\d\d ", before)
+    )
+
+
+def readyz_status(server: Server) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
+    try:
+        conn.request("GET", "/readyz")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()

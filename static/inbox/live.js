@@ -1,7 +1,8 @@
 // The live inbox, page side; htmx's ws extension does the swapping. This adds what the
 // extension lacks: reconnecting after ANY close (it only retries 1006/1011/1012/1013), a
-// refetch of what the page shows on every (re)open so nothing sent during a gap is lost, an
-// indicator, and a count of new received messages in the title while the tab is hidden.
+// refetch of what the page shows on every (re)open so nothing sent during a gap is lost (and
+// whenever the server says the open socket missed a push), an indicator, and a count of new
+// received messages in the title while the tab is hidden.
 //
 // Back and forward swap in a new copy of the page's body (htmx's history restore), with a
 // new #live-socket element and its own socket: everything here looks the element up when
@@ -22,6 +23,11 @@
   // Pushes that arrive while a refetch is in flight: applied at once, and again after the
   // refetched state is swapped in, which may have been read before their change committed.
   var duringRefetch = null;
+  // A refetch asked for while one is in flight: that one may have read the page before
+  // what the request is about committed, so one more follows it (however many were asked).
+  var refetchAgain = false;
+  // Replayed pushes were already counted: a marker among them asks for nothing again.
+  var replaying = false;
 
   // Exponential backoff with jitter, capped at 30 s; shared with the extension's own retries.
   function backoff(attempt) {
@@ -65,6 +71,10 @@
   }
 
   function refetch() {
+    if (duringRefetch) {
+      refetchAgain = true;
+      return;
+    }
     var elt = socketElement();
     var ids = ((elt && elt.getAttribute("data-live-refetch")) || "").split(/\s+/).filter(Boolean);
     duringRefetch = [];
@@ -91,7 +101,17 @@
       .then(function () {
         var missed = duringRefetch || [];
         duringRefetch = null;
-        replay(missed);
+        replaying = true;
+        try {
+          replay(missed);
+        } finally {
+          replaying = false;
+        }
+        if (refetchAgain) {
+          refetchAgain = false;
+          refetch();
+          return;
+        }
         // "Live" only once the page has caught up with what it missed, if still connected.
         if (isOpen(currentSocket())) show("live");
       });
@@ -199,13 +219,20 @@
   function showCount() {
     document.title = unseen.size ? "(" + unseen.size + ") " + baseTitle : baseTitle;
   }
-  // What the server sends instead of a fragment too big for one frame (inbox/live.py):
-  // the page fetches what it shows, the message included.
-  var REFETCH_MARKER = "<!--live:refetch-->";
+  // The frames that make the page fetch what it shows: sent instead of a fragment too big
+  // for one frame (inbox/live.py), the message included; and when the socket missed a push
+  // (a numbered batch that never came, inbox/consumers.py), so the page is not left stale.
+  var REFETCH_MARKERS = ["<!--live:refetch-->", "<!--live:resync-->"];
+  function asksForRefetch(message) {
+    return REFETCH_MARKERS.some(function (marker) {
+      return message.indexOf(marker) >= 0;
+    });
+  }
   document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
     if (!fromSocketElement(event)) return;
-    if (duringRefetch) duringRefetch.push(event.detail.message);
-    if (event.detail.message.indexOf(REFETCH_MARKER) >= 0 && !duringRefetch) refetch();
+    var message = event.detail.message;
+    if (duringRefetch) duringRefetch.push(message);
+    if (!replaying && asksForRefetch(message)) refetch();
     if (!document.hidden) return;
     var marker = /<!--live:received ([0-9a-f-]+)-->/g;
     var match;
