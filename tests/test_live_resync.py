@@ -22,12 +22,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as async_connect
 
 from inbox.consumers import RESYNC
-from tests.conftest import WAIT_LIMIT, Server, new_conversation, new_message, sign
+from tests.conftest import WAIT_LIMIT, Server, new_conversation, sign
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 SECRET = "a-webhook-secret-for-the-burst"
-CONVERSATIONS = 1_000  # each a NEW_CONVERSATION and a NEW_MESSAGE: 2,000 events
+# One NEW_CONVERSATION each: a row is pushed once, so a row whose push was dropped can only
+# come back by refetch (with a second event per row, its next push would hide the loss).
+CONVERSATIONS = 2_000
 SOCKETS = 5
 SENDERS = 8
 
@@ -160,7 +162,7 @@ def test_every_socket_ends_with_every_row_after_a_burst(serve, redis_url, agent)
         CHANNEL_LAYER_CAPACITY="1",
     )
     idents = [uuid.uuid4() for _ in range(CONVERSATIONS)]
-    events = [[new_conversation(i, ts=0), new_message(i, ts=1)] for i in idents]
+    events = [[new_conversation(i, ts=0)] for i in idents]
     expected = {str(i) for i in idents}
 
     async def scenario() -> list[Agent]:
@@ -177,7 +179,7 @@ def test_every_socket_ends_with_every_row_after_a_burst(serve, redis_url, agent)
         readers = [asyncio.create_task(agent.read()) for agent in agents]
         statuses = await asyncio.to_thread(post_all, server, events)
         assert statuses == [201] * len(statuses), server.output()[-3000:]
-        assert len(statuses) == 2 * CONVERSATIONS
+        assert len(statuses) == CONVERSATIONS
         # A bound only against hanging: the last sync tail comes 5 s after the burst.
         # (What each socket lacks is reported below.)
         with contextlib.suppress(TimeoutError):
@@ -198,5 +200,7 @@ def test_every_socket_ends_with_every_row_after_a_burst(serve, redis_url, agent)
             f"socket {number} never showed {len(missing)} of {CONVERSATIONS} conversations "
             f"({len(agent.pushed)} pushed, {agent.resyncs} resyncs)"
         )
-    # Else the test would not be testing what it says: each socket lost pushes.
+    # Else the test would not be testing what it says: each socket lost pushes, and rows
+    # reached the pages only because they refetched.
     assert all(agent.resyncs for agent in agents), [agent.resyncs for agent in agents]
+    assert any(expected - agent.pushed for agent in agents), "no push was lost"
