@@ -84,7 +84,7 @@ def _views(big: str, cursor: str | None, search_ok: str | None, rare: str | None
             lambda h: search_ok,
             100,
         ),
-        # The two plans of inbox/search.py: a common word walks the list, a rare one (or
+        # The two plans of inbox/selectors/search.py: a common word walks the list, a rare one (or
         # one found nowhere) lists its matches.
         View(
             f"search, no match ?q={NO_MATCH}",

@@ -1,7 +1,8 @@
 """The agents' WebSocket, `/ws/inbox/`: join groups, forward fragments; nothing else.
 
 The page says what it is viewing in the query string (`status`, `q`, `conversation`), with the
-same meaning as the inbox URL's, so a row is shown or removed by what that page lists.
+same meaning as the inbox URL's (inbox/listing.py parses both), so a row is shown or removed
+by what that page lists.
 
 Pushes arrive as numbered batches (inbox/live/publish.py). The consumer keeps the last number it
 got from each origin in each group it is in; when one is missing (dropped by a sender that
@@ -20,7 +21,6 @@ import json
 import logging
 import time
 from importlib import import_module
-from urllib.parse import parse_qs
 from uuid import UUID
 
 from channels.consumer import get_handler_name
@@ -28,16 +28,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import translation
 
 from inbox import live, selectors
+from inbox.listing import ListState
 
 logger = logging.getLogger(__name__)
 
-# The inbox's `?status=` values, and the conversation states each one lists.
-STATUS_FILTERS = {"open": {"OPEN"}, "closed": {"CLOSED"}, "all": {"OPEN", "CLOSED"}}
-DEFAULT_STATUS = "open"
 # The channel layer's messages the sender sends (inbox/live/publish.py), and the items a batch
 # holds: a frame to the page, or the end of the socket.
 PUSHED = {live.BATCH, live.SYNC}
@@ -83,7 +81,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.language = _language(self.scope)
-        params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        params = QueryDict(self.scope.get("query_string", b""))
         self.joined: list[str] = []
         # Per group: when this socket joined it, and the last number seen from each origin.
         self.joined_at: dict[str, float] = {}
@@ -102,11 +100,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         for group in (self.session_group, self.user_group):
             await self._join(group)
         self.membership = asyncio.Lock()
-        await self._follow(
-            status=params.get("status", [DEFAULT_STATUS])[0],
-            query=params.get("q", [""])[0],
-            conversation=params.get("conversation", [""])[0],
-        )
+        await self._follow(ListState.parse(params), conversation=params.get("conversation", ""))
         await self.accept()
         self.renewal = asyncio.create_task(self._renew_memberships())
         self.expiry = asyncio.create_task(self._close_at_expiry())
@@ -203,20 +197,15 @@ class InboxConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(view, dict) or view.get("type") != "view":
             return
-        await self._follow(
-            status=str(view.get("status") or DEFAULT_STATUS),
-            query=str(view.get("q") or ""),
-            conversation=str(view.get("conversation") or ""),
-        )
+        await self._follow(ListState.parse(view), conversation=str(view.get("conversation") or ""))
 
-    async def _follow(self, *, status: str, query: str, conversation: str) -> None:
+    async def _follow(self, list_state: ListState, *, conversation: str) -> None:
         # Under the lock a renewal takes, so it never re-adds a group being left here.
         async with self.membership:
-            await self._switch(status=status, query=query, conversation=conversation)
+            await self._switch(list_state, conversation=conversation)
 
-    async def _switch(self, *, status: str, query: str, conversation: str) -> None:
-        self.statuses = STATUS_FILTERS.get(status.lower(), STATUS_FILTERS[DEFAULT_STATUS])
-        self.query = query.strip()
+    async def _switch(self, list_state: ListState, *, conversation: str) -> None:
+        self.list_state = list_state
         groups = [live.AGENTS_GROUP]
         viewing = _uuid(conversation)
         if viewing is not None:
@@ -271,8 +260,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
-        shown = event["status"] in self.statuses and (
-            not self.query or await _matches(UUID(event["conversation_id"]), self.query)
+        shown = self.list_state.lists(event["status"]) and (
+            not self.list_state.q
+            or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )
         await self.send(text_data=event["show"][self.language] if shown else event["hide"])
 

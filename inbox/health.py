@@ -1,4 +1,5 @@
-"""Readiness: can this process reach what it needs to serve? Cheap enough to poll often.
+"""/healthz and /readyz: does this process answer, and can it reach what it needs to serve?
+Cheap enough to poll often.
 
 Each probe is one round trip (a `SELECT 1`; a PING to Redis, or a message to ourselves on the
 in-process layer) under a short timeout, and the probes run concurrently, so an answer comes
@@ -18,6 +19,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +139,31 @@ async def readiness() -> dict[str, bool]:
         _probe("channel_layer", _channel_layer_round_trip),
     )
     return {"database": database, "channel_layer": channel_layer}
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process answers. No database: this is the ceiling the benchmarks compare against."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """The database and the channel layer answer: 200, or 503 naming what is down.
+
+    Unauthenticated, for load balancers and the container's health check.
+    """
+    checks = await readiness()
+    down = [name for name, ok in checks.items() if not ok]
+    body: dict[str, object] = {
+        "status": "unavailable" if down else "ok",
+        "checks": {name: "ok" if ok else "unreachable" for name, ok in checks.items()},
+    }
+    if down:
+        body["detail"] = f"unreachable: {', '.join(down)}"
+    response = JsonResponse(body, status=503 if down else 200)
+    response["Cache-Control"] = "no-store"
+    # The probe logs an outage itself, once (above): Django's own ERROR for every 5xx
+    # answer would be one more line per probe.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "tailwind",
     "theme",
     "inbox",
+    # `manage.py seed` and `simulate`; see devtools/apps.py for why not only under DEBUG.
+    "devtools",
     "axes",
 ]
 

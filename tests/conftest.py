@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -126,6 +126,29 @@ def deliver_concurrently(bodies: list[bytes]) -> Counter:
     for thread in threads:
         thread.join()
     return Counter(statuses)
+
+
+# PBKDF2 is slow on purpose; a test's users need no protection. MD5 hashes in this process,
+# the production hashers stay listed for a password a server subprocess has to check
+# (it runs with the real settings, which have no MD5: see test_server's login test).
+FAST_PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hasher() -> Iterator[None]:
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
+
+
+def set_server_password(user, password: str) -> None:
+    """A password a `serve` subprocess can check: it hashes with the production hashers."""
+    from django.contrib.auth.hashers import make_password
+
+    user.password = make_password(password, hasher="pbkdf2_sha256")
+    user.save(update_fields=["password"])
 
 
 @pytest.fixture

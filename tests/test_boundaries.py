@@ -1,6 +1,9 @@
-"""The one-way arrow, checked: the services never see a provider's wire format.
+"""Which package may import which, read from the source with `ast` (so an import inside a
+function counts as well), so a stray import fails here.
 
-Read from the source with `ast`, so an import inside a function counts as well.
+- The one-way arrow: the services and the selectors never see a provider's wire format.
+- inbox/ never imports devtools/: the domain runs without the simulator and the seeder.
+- The agents' views read only through the selectors: no JSON API, no search plans.
 """
 
 import ast
@@ -8,22 +11,29 @@ from pathlib import Path
 
 import pytest
 
-INBOX = Path(__file__).resolve().parent.parent / "inbox"
+ROOT = Path(__file__).resolve().parent.parent
+INBOX = ROOT / "inbox"
 # What only the providers (and the webhook's door) may import: the wire schema and its
 # parser, and the read API.
 FORBIDDEN = ("pydantic", "inbox.events", "inbox.api", "inbox.providers")
 
 
 def imported_modules(source: str) -> set[str]:
-    """Every module the source imports; `from inbox import api` counts as `inbox.api`."""
-    modules: set[str] = set()
+    """Every module a source imports, `from a import b` counted as both `a` and `a.b`, and
+    `importlib.import_module("x")` / `__import__("x")` with a literal name as `x`."""
+    found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return modules
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args:
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            first = node.args[0]
+            if name in {"import_module", "__import__"} and isinstance(first, ast.Constant):
+                found.add(str(first.value))
+    return found
 
 
 def forbidden_imports(source: str) -> set[str]:
@@ -35,7 +45,12 @@ def forbidden_imports(source: str) -> set[str]:
 
 
 DOMAIN = sorted(
-    [*(INBOX / "services").glob("*.py"), INBOX / "commands.py", INBOX / "db.py"],
+    [
+        *(INBOX / "services").glob("*.py"),
+        *(INBOX / "selectors").glob("*.py"),
+        INBOX / "commands.py",
+        INBOX / "db.py",
+    ],
     key=str,
 )
 
@@ -62,3 +77,47 @@ def later():
         "inbox.providers.generic.event_parse",
     }
     assert forbidden_imports("from inbox import db, live\nimport django") == set()
+
+
+def offenders(folder: str, forbidden: tuple[str, ...]) -> dict[str, set[str]]:
+    """The files under `folder` importing a forbidden module (or anything inside one)."""
+    bad = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        hits = {
+            module
+            for module in imported_modules(path.read_text())
+            if any(module == f or module.startswith(f + ".") for f in forbidden)
+        }
+        if hits:
+            bad[str(path.relative_to(ROOT))] = hits
+    return bad
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import devtools",
+        "from devtools.seeding import seed",
+        "from devtools import simulator",
+        "def f():\n    import devtools.simulator",
+        "importlib.import_module('devtools.seeding')",
+    ],
+)
+def test_the_check_sees_every_way_of_importing(source):
+    modules = imported_modules(source)
+    assert any(m == "devtools" or m.startswith("devtools.") for m in modules), modules
+
+
+def test_inbox_never_imports_devtools():
+    assert offenders("inbox", ("devtools",)) == {}
+
+
+def test_devtools_is_where_the_simulator_and_the_seeder_live():
+    # The boundary means something only while they are on the far side of it.
+    assert not (ROOT / "inbox" / "simulator.py").exists()
+    assert not (ROOT / "inbox" / "seeding.py").exists()
+    assert "inbox.models" in imported_modules((ROOT / "devtools" / "seeding.py").read_text())
+
+
+def test_the_views_read_only_through_the_selectors():
+    assert offenders("inbox/views", ("inbox.api", "inbox.search", "inbox.selectors.search")) == {}

@@ -26,6 +26,7 @@ from tests.conftest import (
     new_conversation,
     new_message,
     service_reachable,
+    set_server_password,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -345,6 +346,7 @@ def test_the_live_inbox_runs_under_its_content_security_policy(
     # for script errors): log in, pushes, the keyboard, htmx swaps, back and forward, a
     # socket that closes and reconnects, a close. Development settings: the policy is the
     # same there as in production.
+    set_server_password(agent, "s3cret-pass-word")
     server = serve()
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     assert post(server.url, new_conversation(first, ts=0)) == 201

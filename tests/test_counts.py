@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
+from devtools.seeding import seed
 from inbox import selectors, services
 from inbox.models import Conversation
-from inbox.seeding import seed
 from tests.conftest import T0
 
 

@@ -288,4 +288,4 @@ def test_the_page_sends_a_logged_out_socket_to_the_configured_login_form(agent_c
     settings.LOGIN_URL = "login"  # a URL pattern's name, as in project/settings.py
     attributes = live_socket_attributes(agent_client.get("/").content.decode())
     assert attributes["data-login-url"] == "/accounts/login/"
-    assert attributes["data-live-url"].startswith("/ws/inbox/?status=open")
+    assert attributes["data-live-url"].startswith("/ws/inbox/")

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count
 
+from devtools.seeding import seed
 from inbox.models import Conversation, Message
-from inbox.seeding import seed
 from tests.conftest import new_message
 
 

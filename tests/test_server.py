@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WAIT_LIMIT, Server, new_conversation
+from tests.conftest import WAIT_LIMIT, Server, new_conversation, set_server_password
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -359,6 +359,7 @@ def test_a_form_body_is_not_parsed_in_the_event_loop_and_the_webhook_names_its_t
 
 
 def test_the_login_form_still_logs_in_through_the_server(serve, agent):
+    set_server_password(agent, "s3cret-pass-word")
     server = serve()
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_LIMIT)
     conn.request("GET", "/accounts/login/")

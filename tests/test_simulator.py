@@ -6,9 +6,9 @@ import random
 import pytest
 from django.core.management import CommandError, call_command
 
+from devtools.simulator import conversation_events
 from inbox.events import NewConversation, NewMessage, event_parse
 from inbox.models import Conversation, Delivery, Message
-from inbox.simulator import conversation_events
 
 SECRET = "simulator-test-secret"
 

@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from inbox import search, selectors, services
+from inbox import selectors, services
 from inbox.models import Conversation, Message
+from inbox.selectors import counts, search
 from tests.conftest import T0
 from tests.test_api import FORGED_CURSORS
 
@@ -141,8 +142,8 @@ def test_an_empty_filter_says_so(agent_client, params, text):
 
 @pytest.fixture(params=["narrow", "broad"])
 def search_plan(request, monkeypatch) -> str:
-    """Runs a search test under each of the search's two plans (inbox/search.py): the broad
-    one, which walks the list, is taken from the first matching message on."""
+    """Runs a search test under each of the search's two plans (inbox/selectors/search.py):
+    the broad one, which walks the list, is taken from the first matching message on."""
     if request.param == "broad":
         monkeypatch.setattr(search, "BROAD_HITS", 1)
     return request.param
@@ -214,7 +215,7 @@ def test_search_with_only_punctuation_lists_everything(agent_client):
 
 @pytest.mark.usefixtures("search_plan")
 def test_search_counts_stop_at_the_limit(agent_client, monkeypatch):
-    monkeypatch.setattr(selectors, "SEARCH_COUNT_LIMIT", 2)
+    monkeypatch.setattr(counts, "SEARCH_COUNT_LIMIT", 2)
     for n in range(3):
         make_conversation(minutes=n, contents=("segunda via do boleto",))
     make_conversation(minutes=5, contents=("boleto pago",), closed=True)
@@ -231,8 +232,8 @@ def test_search_counts_stop_at_the_limit(agent_client, monkeypatch):
 
 @pytest.mark.usefixtures("search_plan")
 def test_search_counts_when_both_states_pass_the_limit(agent_client, monkeypatch):
-    # On SQLite the newest matches settle these counts without walking (selectors.py).
-    monkeypatch.setattr(selectors, "SEARCH_COUNT_LIMIT", 1)
+    # On SQLite the newest matches settle these counts without walking (inbox/selectors/counts.py).
+    monkeypatch.setattr(counts, "SEARCH_COUNT_LIMIT", 1)
     for n in range(2):
         make_conversation(minutes=n, contents=("troca de plano",))
         make_conversation(minutes=n + 5, contents=("plano cancelado",), closed=True)
@@ -480,10 +481,25 @@ def test_close_needs_post(agent_client):
     assert response.status_code == 405
 
 
+@pytest.mark.parametrize("action", ["inbox:conversation-close", "inbox:conversation-reopen"])
 @pytest.mark.parametrize("ident", [str(uuid.uuid4()), "nope"])
-def test_closing_an_unknown_conversation_is_a_404(agent_client, ident):
-    response = agent_client.post(reverse("inbox:conversation-close", args=[ident]))
+def test_closing_an_unknown_conversation_is_a_404(agent_client, ident, action):
+    response = agent_client.post(reverse(action, args=[ident]))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_close_and_reopen_leave_the_lookup_to_the_service(
+    agent_client, django_assert_max_num_queries, htmx
+):
+    # The service finds and locks the conversation; the view reads it only to render the
+    # new header (htmx), not before the write nor for a redirect (6 queries each before).
+    conversation = make_conversation()
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for action in ("inbox:conversation-close", "inbox:conversation-reopen"):
+        with django_assert_max_num_queries(5 if htmx else 4):
+            response = agent_client.post(reverse(action, args=[conversation.id]), **headers)
+        assert response.status_code == (200 if htmx else 302)
 
 
 def test_a_reopened_conversation_takes_new_messages_again(agent):
@@ -626,8 +642,8 @@ def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
 
 
 def test_seeded_messages_are_searchable(db):
-    from inbox.search import search_terms
-    from inbox.seeding import seed
+    from devtools.seeding import seed
+    from inbox.selectors.search import search_terms
 
     seed(conversations=5, messages=40, random_seed=7)
     message = Message.objects.order_by("timestamp").first()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 from inbox.migrations._sql import run_for_vendor
 
-# The message text index behind the inbox's search (see inbox/search.py), one per back-end.
+# The message text index behind the inbox's search (see inbox/selectors/search.py), one per back-end.
 #
 # SQLite: an FTS5 table whose rowid is the message's rowid, filled by triggers in the same
 # transaction as the message. unicode61 with remove_diacritics folds case and accents, so

@@ -4,7 +4,7 @@ from inbox.migrations._sql import run_for_vendor
 
 # PostgreSQL: the searchable text of each message, stored once at insert in a generated
 # column instead of recomputed from the content wherever the search reads a row. The broad
-# search (inbox/search.py) checks the messages of each conversation it walks: with the
+# search (inbox/selectors/search.py) checks the messages of each conversation it walks: with the
 # expression index of 0002 each check recomputed to_tsvector(unaccent(content)), about
 # 10 µs a message; the stored column makes it a comparison. The column's GIN index replaces
 # the expression index. Adding the column rewrites inbox_message (about 20 s a million

@@ -118,14 +118,17 @@
 
   // What the page views now. htmx navigates between tabs, searches and threads without a
   // reload, and a reconnect reuses the socket's first URL, so the page tells the server.
+  // Read from what the server rendered into the panes htmx swaps (the list's state on
+  // #list-results, the thread's id on #conversation-thread), never parsed from the address;
+  // the server applies the defaults (inbox/listing.py).
   function view() {
-    var params = new URLSearchParams(window.location.search);
-    var thread = window.location.pathname.match(/\/conversations\/([0-9a-f-]{36})\/?$/i);
+    var list = document.getElementById("list-results");
+    var thread = document.getElementById("conversation-thread");
     return JSON.stringify({
       type: "view",
-      status: params.get("status") || "open",
-      q: params.get("q") || "",
-      conversation: thread ? thread[1] : "",
+      status: (list && list.getAttribute("data-live-status")) || "",
+      q: (list && list.getAttribute("data-live-q")) || "",
+      conversation: (thread && thread.getAttribute("data-conversation-id")) || "",
     });
   }
   var viewed = view();
@@ -169,7 +172,8 @@
     // correct it.
     if (isOpen(socket)) refetch();
   }
-  ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(
+  // After the swap: htmx updates the address before it swaps, and view() reads the panes.
+  ["htmx:afterSwap", "htmx:historyRestore"].forEach(
     function (name) {
       document.body.addEventListener(name, navigated);
     }

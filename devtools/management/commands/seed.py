@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inbox.seeding import seed
+from devtools.seeding import seed
 
 
 class Command(BaseCommand):

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
+from devtools.simulator import RECEIVED, SENT, message_text
 from inbox.models import Conversation, Message
-from inbox.simulator import RECEIVED, SENT, message_text
 
 # Rows per transaction: large enough to amortise the commit, small enough to keep memory flat.
 _CONVERSATIONS_PER_BATCH = 5000

@@ -24,6 +24,10 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+
+from inbox.models import Conversation
 
 # Letters and digits only: punctuation and the index's operators never reach the query
 # language, so no input can make the MATCH/to_tsquery syntax fail.
@@ -136,3 +140,17 @@ def conversation_has_match_sql(terms: list[str], table: str) -> tuple[str, list[
         f"AND +m.rowid IN ({_matching_messages_sql()}))",
         [_query(terms)],
     )
+
+
+def narrow(queryset: QuerySet[Conversation], plan: Plan | None) -> QuerySet[Conversation]:
+    """Narrow to conversations with a message containing every word searched for (through
+    the text index; no plan narrows nothing)."""
+    if plan is None:
+        return queryset
+    # The SQL is fixed text; the agent's words travel only as bound parameters.
+    table = Conversation._meta.db_table
+    if plan.broad:
+        sql, params = conversation_has_match_sql(plan.terms, table)
+    else:
+        sql, params = conversation_in_matches_sql(plan.terms, table)
+    return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611

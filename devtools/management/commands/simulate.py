@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inbox.simulator import conversation_events
+from devtools.simulator import conversation_events
 
 
 class _Webhook:

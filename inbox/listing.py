@@ -1,0 +1,70 @@
+"""What an agent's conversation list shows: its filter tab and search, defined once.
+
+The same state arrives from a page's query string (`?status=closed&q=boleto`), from the
+socket's URL and from the socket's `view` messages (static/inbox/live.js); all three are
+parsed here, with the same defaults and limits, so a row is pushed to a page by the very
+rules that listed it. The page renders the state back (`query`, and `data-live-status` /
+`data-live-q` on #list-results for live.js), never re-parsing the address bar.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from django.utils.http import urlencode
+
+from inbox.models import Conversation
+
+# The list's filter tabs, as they appear in the URL (`?status=`), and the state each selects.
+STATUS_FILTERS: dict[str, str | None] = {
+    "open": Conversation.Status.OPEN,
+    "closed": Conversation.Status.CLOSED,
+    "all": None,
+}
+DEFAULT_STATUS = "open"
+# The search box's maxlength: a longer query is cut, not refused.
+MAX_QUERY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class ListState:
+    """A list's filter and search, always valid: build one with `parse`."""
+
+    status: str = DEFAULT_STATUS
+    q: str = ""
+
+    @classmethod
+    def parse(cls, params: Mapping[str, object]) -> "ListState":
+        """From a query string's parameters or a socket's `view` message: an unknown filter
+        is the default one, the search is trimmed and cut at MAX_QUERY_LENGTH."""
+        status = str(params.get("status") or DEFAULT_STATUS)
+        if status not in STATUS_FILTERS:
+            status = DEFAULT_STATUS
+        q = str(params.get("q") or "").strip()[:MAX_QUERY_LENGTH]
+        return cls(status=status, q=q)
+
+    @property
+    def conversation_status(self) -> str | None:
+        """The conversation state this list selects, or None for every state."""
+        return STATUS_FILTERS[self.status]
+
+    def lists(self, conversation_status: str) -> bool:
+        """Whether a conversation in this state belongs in the list, search aside."""
+        wanted = self.conversation_status
+        return wanted is None or conversation_status == wanted
+
+    def with_status(self, status: str) -> "ListState":
+        return replace(self, status=status if status in STATUS_FILTERS else DEFAULT_STATUS)
+
+    @property
+    def query(self) -> str:
+        """The canonical query string: defaults left out, so equal states share one URL."""
+        params = {}
+        if self.status != DEFAULT_STATUS:
+            params["status"] = self.status
+        if self.q:
+            params["q"] = self.q
+        return urlencode(params)
+
+    def url(self, path: str) -> str:
+        """`path` showing this list."""
+        return f"{path}?{self.query}" if self.query else path
