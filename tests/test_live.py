@@ -254,6 +254,23 @@ def test_a_transactions_changes_go_out_as_one_batch_after_it_commits(memory_laye
     assert 'id="conversation-header"' in bubbles[-1]
 
 
+def test_a_conversation_arriving_after_its_held_messages_is_pushed_as_one_batch(
+    memory_layer, post_event
+):
+    # The provider delivered three messages before their conversation: they were held. The
+    # NEW_CONVERSATION applies all of them in its transaction; the agents get one frame.
+    ident = uuid.uuid4()
+    held = [uuid.uuid4() for _ in range(3)]
+    for ts, message_id in enumerate(held, start=1):
+        answer = post_event(new_message(ident, ts=ts, message_id=message_id))
+        assert answer.status_code == 202
+    agents = batches_for(live.AGENTS_GROUP)
+    assert post_event(new_conversation(ident)).status_code == 201
+    (batch,) = agents()
+    (row,) = batch["items"]
+    assert f'id="conversation-{ident}"' in row["show"]["en"]
+
+
 def test_a_rolled_back_transaction_pushes_nothing_and_the_next_one_pushes(memory_layer, post_event):
     ident = uuid.uuid4()
     post_event(new_conversation(ident))

@@ -37,9 +37,7 @@ def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
                     created_at=timestamp,
                     last_activity_at=timestamp,
                 )
-                transaction.on_commit(
-                    lambda: live.conversation_changed(conversation_id), robust=True
-                )
+                live.conversation_changed(conversation_id)
         except IntegrityError:
             existing = Conversation.objects.get(pk=conversation_id)
             if existing.created_at != timestamp:
@@ -72,8 +70,7 @@ def _changed(conversation: Conversation, fields: list[str]) -> None:
     """Save the new state, with the last activity it implies, and push it after commit."""
     conversation.last_activity_at = last_activity(conversation)
     conversation.save(update_fields=[*fields, "last_activity_at"])
-    conversation_id = conversation.id
-    transaction.on_commit(lambda: live.conversation_changed(conversation_id), robust=True)
+    live.conversation_changed(conversation.id)
 
 
 def conversation_close(

@@ -88,7 +88,7 @@ def message_add(
         conversation.save(
             update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
         )
-        transaction.on_commit(lambda: live.message_added(message_id, conversation_id), robust=True)
+        live.message_added(message_id, conversation_id)
     return Outcome(Result.CREATED, f"message {message_id} added")
 
 
