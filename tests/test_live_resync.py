@@ -1,4 +1,4 @@
-"""No agent is left silently behind: a burst on a real server and Redis, five agents' sockets.
+"""No agent is left silently behind: a burst on two real server processes and Redis, five sockets.
 
 Each socket is read as the page reads it (static/inbox/live.js): pushed rows are applied, and
 the resync marker makes it refetch the list (one refetch at a time, one more if asked during
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -32,6 +33,7 @@ SECRET = "a-webhook-secret-for-the-burst"
 CONVERSATIONS = 2_000
 SOCKETS = 5
 SENDERS = 8
+PAUSE = 1.5  # seconds the sockets' process is stopped, during the burst
 
 
 class ListRows(HTMLParser):
@@ -152,15 +154,20 @@ def test_every_socket_ends_with_every_row_after_a_burst(serve, redis_url, agent)
     client = Client()
     client.force_login(agent)
     cookie = client.cookies["sessionid"].value
-    server = serve(
-        REDIS_URL=redis_url,
-        CHANNEL_LAYER_PREFIX=f"test-{uuid.uuid4().hex[:8]}",
-        WEBHOOK_SECRET=SECRET,
-        # One waiting message per socket: every socket overflows during the burst, whatever
-        # the machine's speed, so the rows it lost must come by refetch. (With the default
-        # of 100 this burst still made each socket resync on a loaded 2-core machine.)
-        CHANNEL_LAYER_CAPACITY="1",
-    )
+    settings = {
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+        "WEBHOOK_SECRET": SECRET,
+        # Few waiting messages per socket, so the stopped consumers below overflow within
+        # a few of the sender's ticks, however fast the machine is.
+        "CHANNEL_LAYER_CAPACITY": "5",
+    }
+    # Two processes on one Redis, as scaled out: the webhooks go to one, the sockets are
+    # held by the other. The sockets' process is stopped (SIGSTOP) for PAUSE seconds in
+    # the burst: its consumers read nothing meanwhile, their channels fill and channels-redis
+    # drops what comes over the capacity, as it does for a socket that cannot keep up.
+    server = serve(**settings)
+    sockets_server = serve(**settings)
     idents = [uuid.uuid4() for _ in range(CONVERSATIONS)]
     events = [[new_conversation(i, ts=0)] for i in idents]
     expected = {str(i) for i in idents}
@@ -169,15 +176,27 @@ def test_every_socket_ends_with_every_row_after_a_burst(serve, redis_url, agent)
         agents = []
         for _ in range(SOCKETS):
             socket = await async_connect(
-                f"ws://127.0.0.1:{server.port}/ws/inbox/",
-                additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.url},
+                f"ws://127.0.0.1:{sockets_server.port}/ws/inbox/",
+                additional_headers={
+                    "Cookie": f"sessionid={cookie}",
+                    "Origin": sockets_server.url,
+                },
                 open_timeout=WAIT_LIMIT,
                 max_size=None,
             )
-            agents.append(Agent(socket, server, cookie))
+            agents.append(Agent(socket, sockets_server, cookie))
         # A socket is in its groups once open (the consumer joins before it accepts).
         readers = [asyncio.create_task(agent.read()) for agent in agents]
-        statuses = await asyncio.to_thread(post_all, server, events)
+        posting = asyncio.create_task(asyncio.to_thread(post_all, server, events))
+        await asyncio.sleep(1)
+        # Shorter than the margin of the layer's Redis read timeout over its blocking pop
+        # (inbox/channel_layer.py): a longer pause would time the consumers' reads out.
+        sockets_server.process.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(PAUSE)
+        finally:
+            sockets_server.process.send_signal(signal.SIGCONT)
+        statuses = await posting
         assert statuses == [201] * len(statuses), server.output()[-3000:]
         assert len(statuses) == CONVERSATIONS
         # A bound only against hanging: the last sync tail comes 5 s after the burst.
