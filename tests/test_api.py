@@ -1,4 +1,4 @@
-"""The JSON read API (CONTRACT.md section 2)."""
+"""The JSON read API (README, "The read API")."""
 
 import base64
 import uuid

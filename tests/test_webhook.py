@@ -1,4 +1,4 @@
-"""Every row of the contract's webhook table (CONTRACT.md section 1)."""
+"""Every row of the webhook table (README, "The webhook: `POST /webhook/`")."""
 
 import json
 import uuid
