@@ -216,11 +216,9 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
         c.conversation_id for c in wanted if c.conversation_id is not None
     )
     message_ids = {c.message_id for c in wanted if c.message_id is not None}
-    conversations = {
-        conversation.id: conversation
-        for conversation_id in conversation_ids
-        if (conversation := selectors.conversation_get(conversation_id=conversation_id))
-    }
+    conversations = (
+        selectors.conversations_get(conversation_ids=conversation_ids) if conversation_ids else {}
+    )
     messages = Message.objects.in_bulk(message_ids) if message_ids else {}
 
     threads: dict[str, list[dict]] = {}

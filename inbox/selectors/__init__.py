@@ -11,6 +11,7 @@ from inbox.selectors.conversations import (
     conversation_list,
     conversation_list_counted,
     conversation_matches,
+    conversations_get,
 )
 from inbox.selectors.counts import TabCounts, conversation_counts
 from inbox.selectors.cursors import InvalidCursor, cursor_decode, cursor_encode
@@ -27,6 +28,7 @@ __all__ = [
     "conversation_list",
     "conversation_list_counted",
     "conversation_matches",
+    "conversations_get",
     "cursor_decode",
     "cursor_encode",
     "thread_messages",

@@ -1,6 +1,7 @@
 """Conversations: the list (keyset pages, filtered and searched), one conversation, and
 whether one belongs in a searched list."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -85,3 +86,8 @@ def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
 
 def conversation_get(*, conversation_id: UUID) -> Conversation | None:
     return Conversation.objects.select_related("last_message").filter(pk=conversation_id).first()
+
+
+def conversations_get(*, conversation_ids: Iterable[UUID]) -> dict[UUID, Conversation]:
+    """`conversation_get` for many at once, in one query: those that exist, by id."""
+    return Conversation.objects.select_related("last_message").in_bulk(list(conversation_ids))
