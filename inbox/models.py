@@ -10,6 +10,16 @@ class Direction(models.TextChoices):
     RECEIVED = "RECEIVED", "Received"
 
 
+class Delivery(models.TextChoices):
+    """A SENT message's way to the customer, in the order it moves (README, "Replies")."""
+
+    PENDING = "PENDING", "Pending"
+    SENT = "SENT", "Sent"
+    DELIVERED = "DELIVERED", "Delivered"
+    READ = "READ", "Read"
+    FAILED = "FAILED", "Failed"
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "OPEN", "Open"
@@ -71,6 +81,18 @@ class Message(models.Model):
     channel = models.CharField(max_length=16, default="generic", db_default="generic")
     # NULL, not "", when there is none: the constraint below leaves NULLs out.
     provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    # A SENT message's delivery state; NULL for RECEIVED ones. A provider's own SENT message
+    # stored before this column existed, or with no status since, is NULL too and reads as
+    # SENT (the API says so): only replies written here start PENDING.
+    delivery = models.CharField(  # noqa: DJ001
+        max_length=9, choices=Delivery.choices, null=True, blank=True
+    )
+    # The provider's reason when delivery is FAILED (cut to 500 characters), else NULL.
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # The agent who wrote a reply; NULL for what the provider told us.
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         indexes = [
@@ -120,12 +142,35 @@ class WebhookDelivery(models.Model):
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"
 
 
+class OutboundAttempt(models.Model):
+    """One try at handing a reply to the provider (`inbox.tasks`). Append-only.
+
+    The outbound twin of `WebhookDelivery`: what we sent, what the provider answered and how
+    long it took, so an operator can see why a reply is late or FAILED.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    # The provider's HTTP status; NULL when there was no answer (timeout, connection error).
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # What the attempt led to: sent, retry, failed.
+    outcome = models.CharField(max_length=16)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.message_id} {self.outcome}"
+
+
 # The name it had before it was the webhook's; kept so older imports keep working.
 Delivery = WebhookDelivery
 
 
 class HeldEvent(models.Model):
-    """An event that arrived before its conversation did.
+    """An event that arrived before its conversation (or, for a status, its message) did.
 
     Providers do not deliver in order: a message or a close can come before the
     NEW_CONVERSATION it belongs to. It is held here (the provider is answered 202) and
@@ -133,7 +178,11 @@ class HeldEvent(models.Model):
     deleted: once applied it keeps its outcome, so an operator can always see what happened.
     """
 
-    conversation_id = models.UUIDField()
+    # The conversation it waits for; NULL when it waits for a message instead.
+    conversation_id = models.UUIDField(null=True, blank=True)
+    # The message it waits for (a MESSAGE_STATUS for a message not stored yet); NULL when
+    # it waits for a conversation.
+    message_id = models.UUIDField(null=True, blank=True)
     event_type = models.CharField(max_length=32)
     event_id = models.UUIDField()
     timestamp = models.DateTimeField()
@@ -149,11 +198,19 @@ class HeldEvent(models.Model):
         constraints = [
             # One held row per event, however often the provider retries it.
             models.UniqueConstraint(fields=["event_type", "event_id"], name="held_event_once"),
+            # It waits for exactly one thing: its conversation or its message.
+            models.CheckConstraint(
+                condition=models.Q(conversation_id__isnull=False, message_id__isnull=True)
+                | models.Q(conversation_id__isnull=True, message_id__isnull=False),
+                name="held_event_waits_for_one",
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation_id", "timestamp"], name="held_event_conversation"),
             models.Index(fields=["applied_at", "received_at"], name="held_event_waiting"),
+            models.Index(fields=["message_id", "timestamp"], name="held_event_message"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.event_id} for {self.conversation_id}"
+        waits_for = self.conversation_id or f"message {self.message_id}"
+        return f"{self.event_type} {self.event_id} for {waits_for}"

@@ -59,6 +59,10 @@ INSTALLED_APPS = [
     "tailwind",
     "theme",
     "inbox",
+    # Django's Tasks API (the backport until Django 6.0) and its database queue: replies'
+    # delivery jobs are rows written in the reply's own transaction (README, "Replies").
+    "django_tasks",
+    "django_tasks_db",
     # `manage.py seed` and `simulate`; see devtools/apps.py for why not only under DEBUG.
     "devtools",
     "axes",
@@ -256,6 +260,24 @@ WEBHOOK_TIMEZONE = env.str("WEBHOOK_TIMEZONE", default="UTC")
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 # Seconds an event may wait for its conversation before operators are warned about it.
 WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
+
+# Replies (README, "Replies"): where the delivery task posts SEND_MESSAGE; empty turns
+# replies off (the composer says so and message_reply refuses).
+PROVIDER_URL = env.str("PROVIDER_URL", default="")
+# The HMAC-SHA256 key of X-Hub-Signature-256 on what we post; required with PROVIDER_URL
+# when DEBUG is off (inbox.checks).
+PROVIDER_SECRET = env.str("PROVIDER_SECRET", default="")
+# Seconds one attempt may take (connect, write, read each).
+PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
+# Seconds from the reply's writing during which transient failures are retried.
+PROVIDER_RETRY_FOR = env.float("PROVIDER_RETRY_FOR", default=24 * 3600.0)
+
+TASKS = {
+    "default": {
+        # enqueue() inserts the job through the caller's connection, inside its transaction.
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+}
 
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.

@@ -19,10 +19,12 @@ from inbox.services.conversations import (
 from inbox.services.dispatch import command_apply
 from inbox.services.held import held_events_report_overdue
 from inbox.services.messages import message_add
+from inbox.services.outbox import ReplyRefused, message_reply, message_retry
 from inbox.services.outcome import Outcome, Result
 
 __all__ = [
     "Outcome",
+    "ReplyRefused",
     "Result",
     "command_apply",
     "conversation_close",
@@ -31,4 +33,6 @@ __all__ = [
     "conversation_reopen",
     "held_events_report_overdue",
     "message_add",
+    "message_reply",
+    "message_retry",
 ]

@@ -77,19 +77,25 @@ def message_add(
                 Result.CONFLICT,
                 f"conversation {conversation_id} closed at {conversation.closed_at.isoformat()}",
             )
-        conversation.message_count += 1
-        if conversation.last_message_at is None or (timestamp, message_id) > (
-            conversation.last_message_at,
-            conversation.last_message_id,
-        ):
-            conversation.last_message = message
-            conversation.last_message_at = timestamp
-        conversation.last_activity_at = last_activity(conversation)
-        conversation.save(
-            update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
-        )
+        message_counted(conversation, message)
         live.message_added(message_id, conversation_id)
     return Outcome(Result.CREATED, f"message {message_id} added")
+
+
+def message_counted(conversation: Conversation, message: Message) -> None:
+    """Count a message just stored into its conversation's list fields (the caller holds
+    the conversation's row lock): a provider's message and an agent's reply alike."""
+    conversation.message_count += 1
+    if conversation.last_message_at is None or (message.timestamp, message.id) > (
+        conversation.last_message_at,
+        conversation.last_message_id,
+    ):
+        conversation.last_message = message
+        conversation.last_message_at = message.timestamp
+    conversation.last_activity_at = last_activity(conversation)
+    conversation.save(
+        update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
+    )
 
 
 def _message_redelivered(

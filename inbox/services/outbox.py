@@ -1,0 +1,113 @@
+"""Replies: an agent's message to the customer, stored with its delivery job (README, "Replies").
+
+A transactional outbox: the message (`direction SENT`, `delivery PENDING`) and the job that
+delivers it (`inbox.tasks.reply_deliver`, a row in django-tasks-db's table) are written in
+one transaction, so a job exists if and only if the reply does. The worker then posts it to
+the provider, and every state change after that goes through `message_delivery_set`.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from inbox import db, live
+from inbox.models import Conversation, Delivery, Direction, Message
+from inbox.services.locks import conversation_locked
+from inbox.services.messages import message_counted
+
+# WhatsApp's limit on a text message.
+MAX_REPLY_LENGTH = 4096
+
+
+class ReplyRefused(Exception):
+    """A reply the service will not store, with the reason to show the agent and the HTTP
+    status that says it: 400 the content is wrong (blank, too long), 404 no such
+    conversation or message, 409 the state forbids it (a CLOSED conversation, no provider
+    configured, a retry of a reply that has not FAILED)."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _provider_configured() -> None:
+    if not settings.PROVIDER_URL:
+        raise ReplyRefused("Replies are off: no provider is configured (PROVIDER_URL).", 409)
+
+
+def _delivery_enqueue(*, message_id: uuid.UUID, since: datetime) -> None:
+    """Queue the reply's delivery, in the caller's transaction (django-tasks-db writes the
+    job as a row through the same connection, so it commits or rolls back with the reply)."""
+    # Imported here: tasks.py imports the services it calls.
+    from inbox.tasks import reply_deliver
+
+    reply_deliver.enqueue(message_id=str(message_id), since=since.isoformat())
+
+
+def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBaseUser) -> Message:
+    """Store an agent's reply and queue its delivery, in one transaction.
+
+    Raises `ReplyRefused` (nothing stored) for blank content, more than 4,096 characters,
+    an unknown (404) or CLOSED (409) conversation, or no provider configured (409).
+    """
+    _provider_configured()
+    if not content.strip():
+        raise ReplyRefused("A reply cannot be blank.", 400)
+    if len(content) > MAX_REPLY_LENGTH:
+        raise ReplyRefused(
+            f"A reply is at most {MAX_REPLY_LENGTH} characters; this one has {len(content)}.",
+            400,
+        )
+    if "\x00" in content:
+        # What the webhook refuses too, and PostgreSQL's text cannot hold.
+        raise ReplyRefused("A reply cannot contain a NUL character.", 400)
+    with db.write():
+        conversation = conversation_locked(conversation_id)
+        if conversation is None:
+            raise ReplyRefused(f"Conversation {conversation_id} does not exist.", 404)
+        if conversation.status == Conversation.Status.CLOSED:
+            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+        now = timezone.now()
+        message = Message.objects.create(
+            id=uuid.uuid4(),
+            conversation=conversation,
+            direction=Direction.SENT,
+            content=content,
+            timestamp=now,
+            delivery=Delivery.PENDING,
+            sent_by=agent,
+        )
+        message_counted(conversation, message)
+        _delivery_enqueue(message_id=message.id, since=now)
+        live.message_added(message.id, conversation.id)
+    return message
+
+
+def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
+    """Send a FAILED reply again: the same id (the provider dedupes on it), back to PENDING,
+    with a new delivery job whose PROVIDER_RETRY_FOR window starts now.
+
+    Raises `ReplyRefused`: 404 no such message, 409 not a FAILED reply of ours, a CLOSED
+    conversation, or no provider configured.
+    """
+    _provider_configured()
+    with db.write():
+        found = Message.objects.filter(pk=message_id).values_list("conversation_id").first()
+        if found is None:
+            raise ReplyRefused(f"Message {message_id} does not exist.", 404)
+        conversation = conversation_locked(found[0])
+        message = Message.objects.get(pk=message_id)
+        if message.direction != Direction.SENT or message.delivery != Delivery.FAILED:
+            raise ReplyRefused("Only a reply that failed can be sent again.", 409)
+        if conversation is not None and conversation.status == Conversation.Status.CLOSED:
+            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+        message.delivery = Delivery.PENDING
+        message.error = None
+        message.save(update_fields=["delivery", "error"])
+        _delivery_enqueue(message_id=message.id, since=timezone.now())
+        live.message_added(message.id, message.conversation_id)
+    return message
