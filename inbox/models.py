@@ -165,10 +165,6 @@ class OutboundAttempt(models.Model):
         return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {self.message_id} {self.outcome}"
 
 
-# The name it had before it was the webhook's; kept so older imports keep working.
-Delivery = WebhookDelivery
-
-
 class HeldEvent(models.Model):
     """An event that arrived before its conversation (or, for a status, its message) did.
 
