@@ -31,6 +31,16 @@ urlpatterns = [
         actions.conversation_reopen,
         name="conversation-reopen",
     ),
+    path(
+        "conversations/<str:conversation_id>/messages/",
+        actions.message_reply,
+        name="message-reply",
+    ),
+    path(
+        "conversations/<str:conversation_id>/messages/<str:message_id>/retry/",
+        actions.message_retry,
+        name="message-retry",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

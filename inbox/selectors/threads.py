@@ -28,7 +28,8 @@ def thread_page(
     """The latest `page_size` messages of a thread (or those just before the `before`
     cursor), oldest first. Keyset on the thread index, so a thread of 10,000 messages opens
     as fast as one of 10."""
-    queryset = Message.objects.filter(conversation_id=conversation_id)
+    # sent_by: a reply's bubble names its agent, in the same query.
+    queryset = Message.objects.filter(conversation_id=conversation_id).select_related("sent_by")
     if before:
         when, ident = cursor_decode(before)
         queryset = queryset.filter(Q(timestamp__lt=when) | Q(timestamp=when, id__lt=ident))

@@ -1,10 +1,11 @@
-"""What agents do to a conversation from its page: close it, reopen it.
+"""What agents do to a conversation from its page: close it, reopen it, reply, retry a reply.
 
 Parse the id, call the service (which finds and locks the conversation itself, so a view
 does not look it up first), render the new state: the header, and the row's badge out of
 band, for htmx; a redirect to the thread without JavaScript.
 """
 
+import time
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +15,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from inbox import selectors, services
-from inbox.views.pages import TEMPLATE, conversation_id_or_404, render_page
+from inbox.views.pages import (
+    TEMPLATE,
+    composer_context,
+    conversation_id_or_404,
+    render_page,
+    thread_response,
+)
 
 
 def _status_changed(request: HttpRequest, outcome: services.Outcome, ident: UUID) -> HttpResponse:
@@ -40,3 +47,65 @@ def conversation_reopen(request: HttpRequest, conversation_id: str) -> HttpRespo
     ident = conversation_id_or_404(conversation_id)
     outcome = services.conversation_reopen(conversation_id=ident, agent=request.user)
     return _status_changed(request, outcome, ident)
+
+
+@require_POST
+@login_required
+def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """An agent's reply (README "Replies"): stored and queued by the service, or refused
+    with its reason in the composer, the draft kept and nothing stored."""
+    ident = conversation_id_or_404(conversation_id)
+    # A browser sends a textarea's line breaks as CRLF; the customer gets one per line, and
+    # the limit counts what they get.
+    content = request.POST.get("content", "").replace("\r\n", "\n")
+    # Taken before the write, so this answer's bubble never claims to be newer than a push
+    # of a later state (live.js keeps the newest; README "Live updates").
+    version = time.time_ns() // 1000
+    try:
+        message = services.message_reply(conversation_id=ident, content=content, agent=request.user)
+    except services.ReplyRefused as refused:
+        conversation = selectors.conversation_get(conversation_id=ident)
+        if conversation is None:
+            raise Http404("no such conversation") from None
+        composer = composer_context(conversation, content=content, error=str(refused.reason))
+        if request.htmx:
+            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
+        return thread_response(request, conversation, composer=composer, status=refused.status)
+    if not request.htmx:
+        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
+    conversation = selectors.conversation_get(conversation_id=ident)
+    context = {
+        **composer_context(conversation),
+        "message": message,
+        "live_key": f"message-{message.id}",
+        "live_version": version,
+        # A reply is the newest message of its thread.
+        "placement": "beforeend:#messages",
+        "fallback": "",
+    }
+    return render_page(request, f"{TEMPLATE}#reply-sent", context)
+
+
+@require_POST
+@login_required
+def message_retry(request: HttpRequest, conversation_id: str, message_id: str) -> HttpResponse:
+    """Send a FAILED reply again (same id); its bubble changes live, as every delivery state
+    does, so htmx needs nothing back but the status."""
+    ident = conversation_id_or_404(conversation_id)
+    try:
+        message = UUID(message_id)
+    except ValueError:
+        raise Http404("no such message") from None
+    try:
+        services.message_retry(message_id=message, agent=request.user)
+    except services.ReplyRefused as refused:
+        if request.htmx:
+            return HttpResponse(str(refused.reason), status=refused.status)
+        conversation = selectors.conversation_get(conversation_id=ident)
+        if conversation is None:
+            raise Http404("no such conversation") from None
+        composer = composer_context(conversation, error=str(refused.reason))
+        return thread_response(request, conversation, composer=composer, status=refused.status)
+    if not request.htmx:
+        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
+    return HttpResponse(status=204)

@@ -10,12 +10,13 @@ all land on what the agent saw.
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.translation import pgettext
+from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
 
 from inbox import selectors
@@ -23,6 +24,8 @@ from inbox.listing import STATUS_FILTERS, ListState
 from inbox.models import Conversation
 
 TEMPLATE = "inbox/index.html"
+# WhatsApp's limit on a text message (README "Replies"); the services refuse longer ones.
+REPLY_LIMIT = 4096
 
 
 def conversation_id_or_404(conversation_id: str) -> UUID:
@@ -132,15 +135,45 @@ def _conversation_or_404(conversation_id: str) -> Conversation:
     return conversation
 
 
+def composer_context(
+    conversation: Conversation, *, content: str = "", error: str = ""
+) -> dict[str, object]:
+    """The reply box: its draft, a refusal's reason, and why it is off, if it is."""
+    blocked = ""
+    if not settings.PROVIDER_URL:
+        blocked = gettext("Replies are off: no messaging provider is configured.")
+    elif conversation.status == Conversation.Status.CLOSED:
+        blocked = gettext("Reopen to reply")
+    return {
+        "conversation": conversation,
+        "reply_content": content,
+        "reply_error": error,
+        "reply_blocked": blocked,
+        "reply_provider": bool(settings.PROVIDER_URL),
+        "reply_limit": REPLY_LIMIT,
+    }
+
+
 @login_required
 def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    conversation = _conversation_or_404(conversation_id)
+    return thread_response(request, _conversation_or_404(conversation_id))
+
+
+def thread_response(
+    request: HttpRequest,
+    conversation: Conversation,
+    *,
+    composer: dict[str, object] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The thread page (or its pane for htmx), its composer as given (a refused draft)."""
     before = request.GET.get("before")
     try:
         thread = selectors.thread_page(conversation_id=conversation.id, before=before)
     except selectors.InvalidCursor:
         return render_page(request, "inbox/bad_request.html", {}, status=400)
     thread_context = {
+        **(composer or composer_context(conversation)),
         "conversation": conversation,
         "messages": thread.messages,
         "earlier_cursor": thread.earlier_cursor,
@@ -150,7 +183,7 @@ def conversation_page(request: HttpRequest, conversation_id: str) -> HttpRespons
         return render_page(request, f"{TEMPLATE}#message-chunk", thread_context)
     state = ListState.parse(request.GET)
     if _pane_request(request, "thread-pane"):
-        response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context)
+        response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context, status=status)
         response["HX-Push-Url"] = state.url(request.path)
         return response
-    return render_page(request, TEMPLATE, {**_list_context(state), **thread_context})
+    return render_page(request, TEMPLATE, {**_list_context(state), **thread_context}, status=status)
