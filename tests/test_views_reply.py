@@ -253,3 +253,11 @@ def test_a_thread_of_replies_names_their_agents_in_a_bounded_number_of_queries(
         page = agent_client.get(url).text
     assert page.count("data-sent-by>bruno<") == 10
     assert page.count("data-sent-by>ana<") == 10
+
+
+def test_the_composer_speaks_the_agents_language(agent_client):
+    conversation = make_conversation(closed=True)
+    url = reverse("inbox:conversation", args=[conversation.id])
+    form = composer(agent_client.get(url, HTTP_ACCEPT_LANGUAGE="pt-BR"))
+    assert "Reabra para responder" in form
+    assert "Enviar" in form
