@@ -54,6 +54,11 @@ run: migrate
 DEMO_CONVERSATIONS ?= 300
 DEMO_RATE ?= 2
 DEMO_CONCURRENCY ?= 6
+# The simulator is also the provider the server sends replies to (devtools/simulator.py,
+# DemoProvider), so an agent can answer a simulated customer.
+DEMO_PROVIDER_PORT ?= 8099
+demo: export PROVIDER_URL ?= http://$(HOST):$(DEMO_PROVIDER_PORT)/messages
+demo: export PROVIDER_SECRET ?= demo-provider-secret
 demo: migrate
 	$(BIN)/python manage.py ensure_agent
 	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."

@@ -1,14 +1,23 @@
-"""Realistic conversations, in Portuguese and English, for the demo, the seeder and the bench.
+"""Realistic conversations, in Portuguese and English, for the demo, the seeder and the bench,
+and the demo's provider, which takes the agents' replies and has the customer answer them.
 
 A conversation is a customer writing about one topic, the business answering, a few turns,
 a thanks and a close. Everything is drawn from a `random.Random` the caller owns, so a
 seed reproduces the same traffic.
 """
 
+import contextlib
+import hashlib
+import hmac
+import json
 import random
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 # Each topic: what the customer asks, the business's answers, the customer's follow-ups.
 # `{n}` takes an order, invoice or ticket number so messages are not all identical.
@@ -244,3 +253,141 @@ def conversation_events(
             }
         )
     return events
+
+
+def customer_answer(rng: random.Random, reply: str) -> str:
+    """What the simulated customer writes back to an agent's reply, in the reply's language."""
+    lowered = reply.lower()
+    portuguese = any(mark in lowered for mark in "ãõçáéíóúâêô") or any(
+        word in lowered.split() for word in ("olá", "oi", "obrigado", "obrigada", "você", "sim")
+    )
+    language = "pt" if portuguese else "en"
+    if rng.random() < 0.3:
+        return rng.choice(_THANKS[language])
+    topic = rng.choice(_TOPICS[language])
+    return rng.choice(topic["follow"]).format(n=rng.randint(10000, 99999))
+
+
+class DemoProvider:
+    """The provider's side of replies, for the demo (README "See it live: `make demo`").
+
+    Serves `PROVIDER_URL` on this machine: takes the inbox's signed `SEND_MESSAGE` like a
+    provider (401 for a bad signature, 400 for what is not a SEND_MESSAGE, 409 for an id it
+    already took, 200 otherwise), then, as a phone would, reports the reply `DELIVERED` and
+    `READ` to the inbox's webhook a moment later and has the customer answer it. `deliver`
+    posts one event to the webhook and returns its status; it is called from timer threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        secret: str,
+        deliver: Callable[[dict], int],
+        rng: random.Random,
+        delivered_after: float = 1.0,
+        read_after: float = 2.5,
+        answer_after: float = 4.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"the demo provider serves http://host:port/path, not {url!r}")
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.path = parts.path or "/"
+        self.secret = secret
+        self.deliver = deliver
+        self.rng = rng
+        self.delays = (delivered_after, read_after, answer_after)
+        self.taken: set[str] = set()
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self.timers: list[threading.Timer] = []
+
+    def start(self) -> None:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = provider.take(self.path, dict(self.headers.items()), body)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # the simulator prints its own summary
+
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def take(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
+        """One SEND_MESSAGE request: the status and JSON body to answer it with."""
+        if path.split("?")[0] != self.path:
+            return 404, {"error": f"no such path {path}"}
+        if self.secret:
+            expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            given = {k.lower(): v for k, v in headers.items()}.get("x-hub-signature-256", "")
+            if not hmac.compare_digest(given.lower(), expected):
+                return 401, {"error": "X-Hub-Signature-256 is missing or wrong"}
+        try:
+            event = json.loads(body)
+            data = event["data"]
+            message_id, conversation_id = str(data["id"]), str(data["conversation_id"])
+            content = str(data["content"])
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": "expected a SEND_MESSAGE event with data.id, conversation_id"}
+        if event.get("type") != "SEND_MESSAGE":
+            return 400, {"error": f"unknown type {event.get('type')!r}"}
+        with self.lock:
+            if message_id in self.taken:
+                return 409, {"error": "already taken", "id": message_id}
+            self.taken.add(message_id)
+            answer = customer_answer(self.rng, content)
+        delivered, read, answered = self.delays
+        self._later(delivered, _status_event(message_id, "DELIVERED"))
+        self._later(read, _status_event(message_id, "READ"))
+        self._later(answered, _customer_event(conversation_id, answer))
+        return 200, {"id": message_id, "status": "accepted"}
+
+    def _later(self, delay: float, event_factory: Callable[[], dict]) -> None:
+        def send() -> None:
+            # The inbox is down: a phone's status report is lost, as in life.
+            with contextlib.suppress(OSError):
+                self.deliver(event_factory())
+
+        timer = threading.Timer(delay, send)
+        timer.daemon = True
+        self.timers = [t for t in self.timers if t.is_alive()] + [timer]
+        timer.start()
+
+
+def _status_event(message_id: str, status: str) -> Callable[[], dict]:
+    return lambda: {
+        "type": "MESSAGE_STATUS",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {"id": message_id, "status": status},
+    }
+
+
+def _customer_event(conversation_id: str, content: str) -> Callable[[], dict]:
+    return lambda: {
+        "type": "NEW_MESSAGE",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {
+            "id": str(uuid.uuid4()),
+            "direction": RECEIVED,
+            "content": content,
+            "conversation_id": conversation_id,
+        },
+    }

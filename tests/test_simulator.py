@@ -2,13 +2,18 @@
 
 import json
 import random
+import threading
+import urllib.error
+import urllib.request
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from devtools.simulator import conversation_events
+from devtools.simulator import DemoProvider, conversation_events
 from inbox.events import NewConversation, NewMessage, event_parse
 from inbox.models import Conversation, Message, WebhookDelivery
+from tests.conftest import free_port, sign
 
 SECRET = "simulator-test-secret"
 
@@ -83,3 +88,68 @@ def test_simulate_with_the_wrong_secret_is_refused(live_server, settings):
 def test_simulate_without_a_server_says_so():
     with pytest.raises(CommandError, match=r"did not answer|no server"):
         call_command("simulate", url="http://127.0.0.1:9", conversations=1, rate=0)
+
+
+# --- The demo's provider (README "See it live: `make demo`") ---------------------------
+
+
+def _send_message(url: str, body: bytes, signature: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if signature:
+        headers["X-Hub-Signature-256"] = signature
+    request = urllib.request.Request(url, body, headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_demo_provider_takes_a_signed_reply_then_reports_it_read_and_answers():
+    reported: list[dict] = []
+    done = threading.Event()
+
+    def deliver(event: dict) -> int:
+        reported.append(event)
+        if len(reported) == 3:
+            done.set()
+        return 200
+
+    url = f"http://127.0.0.1:{free_port()}/messages"
+    provider = DemoProvider(
+        url=url,
+        secret="demo-secret",
+        deliver=deliver,
+        rng=random.Random(1),
+        delivered_after=0.05,
+        read_after=0.1,
+        answer_after=0.15,
+    )
+    provider.start()
+    try:
+        reply_id, conversation_id = str(uuid.uuid4()), str(uuid.uuid4())
+        body = json.dumps(
+            {
+                "type": "SEND_MESSAGE",
+                "timestamp": "2026-12-03T10:00:00+00:00",
+                "data": {"id": reply_id, "conversation_id": conversation_id, "content": "Olá!"},
+            }
+        ).encode()
+        assert _send_message(url, body, "sha256=" + "0" * 64)[0] == 401
+        assert _send_message(url, body, None)[0] == 401
+        assert _send_message(url, body, sign(body, "demo-secret"))[0] == 200
+        # The same id again: the provider already has it.
+        assert _send_message(url, body, sign(body, "demo-secret"))[0] == 409
+        assert done.wait(10), reported
+    finally:
+        provider.stop()
+    delivered, read, answer = reported
+    assert delivered["type"] == read["type"] == "MESSAGE_STATUS"
+    assert (delivered["data"], read["data"]) == (
+        {"id": reply_id, "status": "DELIVERED"},
+        {"id": reply_id, "status": "READ"},
+    )
+    assert answer["type"] == "NEW_MESSAGE"
+    assert answer["data"]["direction"] == "RECEIVED"
+    assert answer["data"]["conversation_id"] == conversation_id
+    assert answer["data"]["content"].strip()

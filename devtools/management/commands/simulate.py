@@ -5,6 +5,7 @@ import hmac
 import http.client
 import json
 import random
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devtools.simulator import conversation_events
+from devtools.simulator import DemoProvider, conversation_events
 
 
 class _Webhook:
@@ -72,6 +73,14 @@ class _Webhook:
             time.sleep(0.2)
 
 
+def _local_provider_url() -> str:
+    """PROVIDER_URL when it names this machine (the demo's): the simulator serves it then."""
+    provider_url = settings.PROVIDER_URL
+    if urlsplit(provider_url).hostname in {"127.0.0.1", "localhost", "::1"}:
+        return provider_url
+    return ""
+
+
 class Command(BaseCommand):
     help = (
         "Play realistic conversations (Portuguese and English) against a server's webhook: "
@@ -98,6 +107,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait", type=float, default=0.0, help="seconds to wait for the server to come up"
         )
+        parser.add_argument(
+            "--provider",
+            default=None,
+            help="serve this URL as the provider the server sends replies to (default: "
+            "PROVIDER_URL when it is on this machine; '' for none), then keep serving it",
+        )
+        parser.add_argument(
+            "--provider-secret",
+            default=None,
+            help="the replies' signing secret (default: the PROVIDER_SECRET setting)",
+        )
 
     def handle(
         self,
@@ -110,6 +130,8 @@ class Command(BaseCommand):
         seed: int | None,
         secret: str | None,
         wait: float,
+        provider: str | None,
+        provider_secret: str | None,
         **options: object,
     ) -> None:
         if conversations < 0 or rate < 0 or concurrency < 1 or not 0 <= close_ratio <= 1:
@@ -118,7 +140,15 @@ class Command(BaseCommand):
                 "--close-ratio between 0 and 1"
             )
         self.verbosity = int(options.get("verbosity", 1))
-        webhook = _Webhook(url, settings.WEBHOOK_SECRET if secret is None else secret)
+        secret = settings.WEBHOOK_SECRET if secret is None else secret
+        webhook = _Webhook(url, secret)
+        serving = self._provider(
+            url,
+            secret,
+            _local_provider_url() if provider is None else provider,
+            settings.PROVIDER_SECRET if provider_secret is None else provider_secret,
+            seed,
+        )
         try:
             if wait:
                 webhook.wait_until_up(wait)
@@ -132,8 +162,12 @@ class Command(BaseCommand):
             )
         except KeyboardInterrupt:
             self.stdout.write("\nstopped")
+            if serving:
+                serving.stop()
             return
         except OSError as exc:
+            if serving:
+                serving.stop()
             raise CommandError(f"the server at {url} did not answer: {exc}") from exc
         summary = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
         refused = sum(count for status, count in statuses.items() if status >= 300)
@@ -142,6 +176,50 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"played {conversations} conversations: {summary or 'no events'}")
         )
+        if serving:
+            self._keep_serving(serving)
+
+    def _provider(
+        self, url: str, secret: str, provider_url: str, provider_secret: str, seed: int | None
+    ) -> DemoProvider | None:
+        """The demo's provider on `provider_url` (none when empty), reporting to the webhook."""
+        if not provider_url:
+            return None
+        reporter = _Webhook(url, secret)
+        lock = threading.Lock()
+
+        def deliver(event: dict) -> int:
+            # Timer threads share the one connection.
+            with lock:
+                status, body = reporter.post_event(event)
+            if status >= 300:
+                self.stderr.write(f"{event['type']} -> {status}: {body.decode(errors='replace')}")
+            elif self.verbosity >= 2:
+                self.stdout.write(f"provider: {event['type']} {event['data']['id']} -> {status}")
+            return status
+
+        try:
+            serving = DemoProvider(
+                url=provider_url,
+                secret=provider_secret,
+                deliver=deliver,
+                rng=random.Random(seed),  # noqa: S311 - test traffic, not secrets
+            )
+            serving.start()
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"cannot serve the provider at {provider_url}: {exc}") from exc
+        self.stdout.write(f"serving the provider at {provider_url}: agents' replies get answers")
+        return serving
+
+    def _keep_serving(self, serving: DemoProvider) -> None:
+        self.stdout.write("still the provider for the agents' replies; Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped")
+        finally:
+            serving.stop()
 
     def _play(
         self,
