@@ -51,7 +51,18 @@ class CloseConversation:
     timestamp: datetime
 
 
-Command = OpenConversation | AddMessage | CloseConversation
+@_command
+@dataclass(frozen=True, kw_only=True)
+class SetMessageStatus:
+    """The provider's word on a SENT message's delivery (README, "Replies")."""
+
+    message_id: UUID
+    status: str  # SENT, DELIVERED, READ or FAILED
+    error: str | None = None
+    timestamp: datetime
+
+
+Command = OpenConversation | AddMessage | CloseConversation | SetMessageStatus
 
 
 def command_name(command: Command) -> str:

@@ -36,6 +36,7 @@ _STATUS = {
     Result.CONFLICT: 409,
     Result.NOT_FOUND: 404,
     Result.HELD: 202,
+    Result.UPDATED: 200,
 }
 
 

@@ -1,11 +1,184 @@
-"""Background work through Django's Tasks API (the django-tasks backport on Django 5.2):
-the delivery of agents' replies to the provider (README, "Replies")."""
+"""Background work through Django's Tasks API (the django-tasks backport on Django 5.2,
+django-tasks-db's queue): the delivery of agents' replies to the provider (README, "Replies").
 
+One job is one attempt. It posts the reply, records the attempt, and in the same transaction
+either settles the reply (SENT, FAILED) or queues the next attempt, so a reply is never
+left without a job while it is PENDING. A worker killed mid-attempt leaves its job RUNNING;
+`manage.py worker` puts such a job back in the queue once it is older than any attempt can
+last (`ATTEMPT_STALE_AFTER`), and the provider dedupes the repeat on the Idempotency-Key.
+"""
+
+import email.utils
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
 from django_tasks import task
+
+from inbox import db
+from inbox.models import Delivery, Message, OutboundAttempt
+from inbox.services.delivery import error_cut, message_delivery_set
+
+# Backoff between attempts: the first retry after about BACKOFF_FIRST s, doubling each time
+# up to BACKOFF_MAX, each delay between half and all of that (jitter, so that replies that
+# failed together do not retry together).
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 300.0
+# Answers worth trying again: the provider is busy, throttling or briefly broken.
+RETRYABLE_STATUSES = {408, 425, 429}
+
+
+def attempt_stale_after() -> float:
+    """Seconds after which a RUNNING delivery job's worker is taken for dead: one attempt's
+    connect, write and read timeouts, plus the time to record it."""
+    return 3 * settings.PROVIDER_TIMEOUT + 5
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt came to."""
+
+    outcome: str  # sent, retry, failed
+    status_code: int | None
+    error: str
+    retry_after: float | None = None
+
+
+def request_body(message: Message, *, now: datetime) -> bytes:
+    """The SEND_MESSAGE request's body, exactly the bytes that are signed and sent."""
+    event = {
+        "type": "SEND_MESSAGE",
+        "timestamp": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": {
+            "id": str(message.id),
+            "conversation_id": str(message.conversation_id),
+            "content": message.content,
+        },
+    }
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def signature(body: bytes, secret: str) -> str:
+    """X-Hub-Signature-256's value: the hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: a number of seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def _post(message: Message) -> Answer:
+    body = request_body(message, now=timezone.now())
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(message.id),
+        "X-Hub-Signature-256": signature(body, settings.PROVIDER_SECRET),
+    }
+    try:
+        response = httpx.post(
+            settings.PROVIDER_URL,
+            content=body,
+            headers=headers,
+            timeout=settings.PROVIDER_TIMEOUT,
+        )
+    except httpx.TimeoutException as exc:
+        return Answer("retry", None, f"timeout after {settings.PROVIDER_TIMEOUT} s: {exc!r}")
+    except httpx.TransportError as exc:
+        return Answer("retry", None, f"connection error: {exc!r}")
+    status = response.status_code
+    if 200 <= status < 300 or status == 409:
+        return Answer("sent", status, "")
+    error = f"{status}: {response.text}"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return Answer("retry", status, error, _retry_after(response.headers.get("Retry-After")))
+    return Answer("failed", status, error)
+
+
+def backoff(attempts: int) -> float:
+    """The delay before attempt number `attempts + 1`, with jitter."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not a secret)
 
 
 @task()
 def reply_deliver(*, message_id: str, since: str) -> str:
-    """Post one reply to PROVIDER_URL and record the attempt (implemented below this commit's
-    interface: see README, "Replies")."""
-    return "pending"
+    """One attempt at delivering a PENDING reply; `since` starts its PROVIDER_RETRY_FOR."""
+    ident = uuid.UUID(message_id)
+    message = Message.objects.filter(pk=ident).first()
+    if message is None or message.delivery != Delivery.PENDING:
+        # Settled meanwhile (an echo, a status, a repeat of this job after a worker died).
+        return "settled"
+    started = time.monotonic()
+    answer = _post(message)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return _attempt_record(
+        message=message,
+        since=datetime.fromisoformat(since),
+        answer=answer,
+        duration_ms=duration_ms,
+    )
+
+
+def _attempt_record(*, message: Message, since: datetime, answer: Answer, duration_ms: int) -> str:
+    """Log the attempt and settle the reply or queue its next attempt, in one transaction."""
+    outcome = answer.outcome
+    now = timezone.now()
+    deadline = since + timedelta(seconds=settings.PROVIDER_RETRY_FOR)
+    run_after = None
+    if outcome == "retry":
+        attempts = OutboundAttempt.objects.filter(message=message, attempted_at__gte=since).count()
+        delay = max(backoff(attempts + 1), answer.retry_after or 0.0)
+        if now >= deadline or (
+            answer.retry_after is not None and now + timedelta(seconds=delay) > deadline
+        ):
+            # Out of time, or told to wait past it: the last error is the reason.
+            outcome = "failed"
+        else:
+            # The last attempt at the deadline itself, not after it.
+            run_after = min(now + timedelta(seconds=delay), deadline)
+    with db.write():
+        OutboundAttempt.objects.create(
+            message=message,
+            attempted_at=now - timedelta(milliseconds=duration_ms),
+            status_code=answer.status_code,
+            outcome=outcome,
+            error=error_cut(answer.error) or "",
+            duration_ms=duration_ms,
+        )
+        if outcome == "sent":
+            message_delivery_set(
+                message_id=message.id, delivery=Delivery.SENT, only_from=Delivery.PENDING
+            )
+        elif outcome == "failed":
+            message_delivery_set(
+                message_id=message.id,
+                delivery=Delivery.FAILED,
+                error=answer.error,
+                only_from=Delivery.PENDING,
+            )
+        else:
+            reply_deliver.using(run_after=run_after).enqueue(
+                message_id=str(message.id), since=since.isoformat()
+            )
+    return outcome

@@ -160,6 +160,27 @@ class CloseConversation(Event):
         return commands.CloseConversation(conversation_id=self.data.id, timestamp=self.timestamp)
 
 
+class MessageStatusData(_Strict):
+    id: UUID
+    status: Literal["SENT", "DELIVERED", "READ", "FAILED"]
+    # The provider's reason, for FAILED; kept as sent (cut to 500 characters when stored).
+    error: str | None = None
+
+
+@event_type
+class MessageStatus(Event):
+    type: Literal["MESSAGE_STATUS"]
+    data: MessageStatusData
+
+    def command(self) -> commands.SetMessageStatus:
+        return commands.SetMessageStatus(
+            message_id=self.data.id,
+            status=self.data.status,
+            error=self.data.error,
+            timestamp=self.timestamp,
+        )
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from inbox import db
-from inbox.commands import AddMessage, CloseConversation, Command, OpenConversation
+from inbox.commands import (
+    AddMessage,
+    CloseConversation,
+    Command,
+    OpenConversation,
+    SetMessageStatus,
+)
 from inbox.services.conversations import conversation_close, conversation_open
+from inbox.services.delivery import message_status_apply
 from inbox.services.held import held_close_hold, held_message_hold
 from inbox.services.locks import conversation_key_lock
 from inbox.services.messages import message_add
@@ -26,6 +33,9 @@ _ROUTES: dict[type[Any], _Route] = {
     OpenConversation: _Route(conversation_open),
     AddMessage: _Route(message_add, hold=held_message_hold),
     CloseConversation: _Route(conversation_close, hold=held_close_hold),
+    # Waits for its message, not a conversation: the service holds it itself, keyed by the
+    # message id (a status names no conversation).
+    SetMessageStatus: _Route(message_status_apply),
 }
 
 

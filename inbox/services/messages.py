@@ -6,9 +6,10 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 
 from inbox import db, live
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Delivery, Direction, Message
 from inbox.services import held
 from inbox.services.conversations import last_activity
+from inbox.services.delivery import held_statuses_apply, message_delivery_set
 from inbox.services.locks import conversation_locked, message_key_lock
 from inbox.services.outcome import Outcome, Result, not_found
 
@@ -78,6 +79,7 @@ def message_add(
                 f"conversation {conversation_id} closed at {conversation.closed_at.isoformat()}",
             )
         message_counted(conversation, message)
+        held_statuses_apply(message_id=message_id)
         live.message_added(message_id, conversation_id)
     return Outcome(Result.CREATED, f"message {message_id} added")
 
@@ -95,6 +97,16 @@ def message_counted(conversation: Conversation, message: Message) -> None:
     conversation.last_activity_at = last_activity(conversation)
     conversation.save(
         update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
+    )
+
+
+def _is_echo(existing: Message, direction: str) -> bool:
+    """A SENT message that has a delivery state (one of our replies: the provider's own
+    SENT messages have none until it sends their statuses), delivered again as SENT."""
+    return (
+        existing.direction == Direction.SENT
+        and direction == Direction.SENT
+        and existing.delivery is not None
     )
 
 
@@ -133,6 +145,15 @@ def _message_redelivered(
         "provider_message_id": provider_message_id,
     }
     differing = [name for name in stored if stored[name] != delivered[name]]
+    if differing in ([], ["timestamp"]) and _is_echo(existing, direction):
+        # The provider's echo of one of our replies, whatever time it stamps it with: it
+        # took the reply, which says SENT and nothing more (README, "Replies").
+        moved = message_delivery_set(
+            message_id=message_id, delivery=Delivery.SENT, only_from=Delivery.PENDING
+        )
+        if moved.result == Result.UPDATED:
+            return Outcome(Result.UPDATED, f"message {message_id} (our reply) echoed: SENT")
+        return Outcome(Result.DUPLICATE, f"message {message_id} (our reply) already echoed")
     if differing:
         return Outcome(
             Result.CONFLICT,

@@ -65,7 +65,8 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     if "\x00" in content:
         # What the webhook refuses too, and PostgreSQL's text cannot hold.
         raise ReplyRefused("A reply cannot contain a NUL character.", 400)
-    with db.write():
+    # A savepoint: a refusal raises out of it, and must not doom a caller's transaction.
+    with db.write(savepoint=True):
         conversation = conversation_locked(conversation_id)
         if conversation is None:
             raise ReplyRefused(f"Conversation {conversation_id} does not exist.", 404)
@@ -95,7 +96,7 @@ def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
     conversation, or no provider configured.
     """
     _provider_configured()
-    with db.write():
+    with db.write(savepoint=True):
         found = Message.objects.filter(pk=message_id).values_list("conversation_id").first()
         if found is None:
             raise ReplyRefused(f"Message {message_id} does not exist.", 404)

@@ -13,6 +13,8 @@ class Result(enum.StrEnum):
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
     HELD = "held"
+    # A message's delivery state moved forward (MESSAGE_STATUS, an echo of our reply).
+    UPDATED = "updated"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""`manage.py worker`: runs the replies' delivery jobs (README, "Replies", "The worker").
+
+django-tasks-db's worker, which claims each job with `SELECT ... FOR UPDATE SKIP LOCKED` on
+PostgreSQL (so several workers never run one job twice), plus the one thing it lacks: a
+worker killed in the middle of a job (SIGKILL, a lost machine) leaves that job RUNNING for
+ever. Every `--recover-every` seconds each worker puts delivery jobs RUNNING for longer
+than any attempt can last back in the queue, so the reply is still delivered (at least
+once: the provider dedupes on its Idempotency-Key).
+"""
+
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
+from django.utils import timezone
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+
+from inbox import db
+from inbox.tasks import attempt_stale_after, reply_deliver
+
+logger = logging.getLogger("inbox.worker")
+
+
+def stale_jobs_requeue() -> int:
+    """Put back in the queue the delivery jobs whose worker died; how many there were."""
+    cutoff = timezone.now() - timedelta(seconds=attempt_stale_after())
+    # One UPDATE, atomic by itself: two workers recovering at once requeue each job once.
+    with db.write(atomic=False):
+        count = DBTaskResult.objects.filter(
+            task_path=reply_deliver.module_path,
+            status=TaskResultStatus.RUNNING,
+            started_at__lt=cutoff,
+        ).update(status=TaskResultStatus.READY, started_at=None)
+    if count:
+        logger.warning("requeued %d delivery job(s) whose worker stopped mid-attempt", count)
+    return count
+
+
+class Command(BaseCommand):
+    help = "Run the delivery jobs of agents' replies (one worker; run several on PostgreSQL)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=0.2,
+            help="seconds between polls of an empty queue (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--recover-every",
+            type=float,
+            default=5.0,
+            help="seconds between looks for jobs of dead workers (default: %(default)s)",
+        )
+
+    def handle(self, *args: Any, interval: float, recover_every: float, **options: Any) -> None:
+        stop = threading.Event()
+
+        def recover() -> None:
+            while not stop.wait(recover_every):
+                try:
+                    stale_jobs_requeue()
+                except Exception:
+                    logger.exception("recovering stale delivery jobs failed; trying again")
+                finally:
+                    connection.close()
+
+        stale_jobs_requeue()
+        threading.Thread(target=recover, name="stale-jobs", daemon=True).start()
+        worker = Worker(
+            queue_names=["default"],
+            interval=interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=f"{socket.gethostname()}-{os.getpid()}"[:64],
+            excluded_queue_names=[],
+        )
+        worker.configure_signals()
+        logger.info("worker %s started", worker.worker_id)
+        try:
+            worker.run()
+        finally:
+            stop.set()
