@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from inbox import services
+from inbox.models import Message
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,8 +54,10 @@ def blocking_violations(page: Page) -> list[str]:
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
 def test_every_view_is_free_of_serious_accessibility_violations(
-    browser, live_server, agent, width, height
+    browser, live_server, agent, width, height, settings
 ):
+    # Replies on: the composer is enabled, and the thread below has one in each state.
+    settings.PROVIDER_URL = "http://127.0.0.1:9/messages"
     open_id = conversation(
         days_ago=2,
         messages=[
@@ -69,6 +72,16 @@ def test_every_view_is_free_of_serious_accessibility_violations(
         messages=[("RECEIVED", "Obrigado pela ajuda!"), ("SENT", "Nós que agradecemos.")],
         closed=True,
     )
+    replies_id = conversation(
+        days_ago=1, messages=[("RECEIVED", "Meu pedido não chegou.")], closed=False
+    )
+    for state in ("PENDING", "SENT", "DELIVERED", "READ", "FAILED"):
+        reply = services.message_reply(
+            conversation_id=uuid.UUID(replies_id), content=f"Resposta {state}", agent=agent
+        )
+        Message.objects.filter(pk=reply.id).update(
+            delivery=state, error="Número inválido" if state == "FAILED" else None
+        )
     context = browser.new_context(
         locale="en-US", viewport={"width": width, "height": height}, timezone_id="UTC"
     )
@@ -93,6 +106,15 @@ def test_every_view_is_free_of_serious_accessibility_violations(
     page.goto(f"{live_server.url}/conversations/{closed_id}/?status=closed")
     expect(page.locator("#conversation-status")).to_have_attribute("data-status", "CLOSED")
     check("closed thread")
+
+    page.goto(f"{live_server.url}/conversations/{replies_id}/")
+    expect(page.locator("#messages > li[data-delivery]")).to_have_count(5)
+    check("thread with replies in every delivery state")
+    # A refused reply: the reason shows in the composer.
+    page.locator("#reply-content").fill("   ")
+    page.locator("#reply-content").press("Enter")
+    expect(page.locator("#reply-error")).not_to_be_empty()
+    check("refused reply")
 
     page.goto(f"{live_server.url}/?status=all&q=premium")
     expect(page.locator("#conversation-list > li[id^=conversation-]")).to_have_count(1)
