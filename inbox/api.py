@@ -45,6 +45,10 @@ def message_json(message: Message) -> dict[str, object]:
         "direction": message.direction,
         "content": message.content,
         "timestamp": message.timestamp.isoformat(),
+        # README, "Replies": SENT for a provider's own SENT message that has no status yet.
+        "delivery": message.delivery_state,
+        "error": message.error,
+        "sent_by": message.sent_by.get_username() if message.sent_by else None,
     }
 
 

@@ -112,6 +112,14 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.direction} {self.id}"
 
+    @property
+    def delivery_state(self) -> str | None:
+        """The state to show: None for RECEIVED; a provider's own SENT message without a
+        status is SENT (README, "Replies")."""
+        if self.direction != Direction.SENT:
+            return None
+        return self.delivery or Delivery.SENT
+
 
 class WebhookDelivery(models.Model):
     """One authenticated webhook request, exactly as the provider sent it. Append-only.

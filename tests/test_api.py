@@ -30,7 +30,20 @@ def test_conversation_reads_back_with_its_thread_in_time_order(agent_client, con
     assert [m["content"] for m in body["messages"]] == ["primeira", "segunda"]
     assert [m["direction"] for m in body["messages"]] == ["RECEIVED", "SENT"]
     assert body["messages"][0]["timestamp"] == at(10)
-    assert set(body["messages"][0]) == {"id", "direction", "content", "timestamp"}
+    assert set(body["messages"][0]) == {
+        "id",
+        "direction",
+        "content",
+        "timestamp",
+        "delivery",
+        "error",
+        "sent_by",
+    }
+    # README, "Replies": RECEIVED has no delivery; a provider's own SENT message is SENT.
+    assert [(m["delivery"], m["error"], m["sent_by"]) for m in body["messages"]] == [
+        (None, None, None),
+        ("SENT", None, None),
+    ]
 
 
 def test_the_thread_url_answers_json_when_asked(agent_client, conversation):

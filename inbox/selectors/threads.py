@@ -19,7 +19,12 @@ class ThreadPage:
 
 def thread_messages(*, conversation_id: UUID) -> QuerySet[Message]:
     """A whole thread in time order (id breaks ties, so the order is total)."""
-    return Message.objects.filter(conversation_id=conversation_id).order_by("timestamp", "id")
+    # The replying agent in the same query: every message shows who sent it.
+    return (
+        Message.objects.filter(conversation_id=conversation_id)
+        .select_related("sent_by")
+        .order_by("timestamp", "id")
+    )
 
 
 def thread_page(
@@ -28,7 +33,6 @@ def thread_page(
     """The latest `page_size` messages of a thread (or those just before the `before`
     cursor), oldest first. Keyset on the thread index, so a thread of 10,000 messages opens
     as fast as one of 10."""
-    # sent_by: a reply's bubble names its agent, in the same query.
     queryset = Message.objects.filter(conversation_id=conversation_id).select_related("sent_by")
     if before:
         when, ident = cursor_decode(before)

@@ -37,13 +37,6 @@ _RANK = {
 }
 
 
-def delivery_of(message: Message) -> str | None:
-    """The state a message is in: a provider's own SENT message without statuses is SENT."""
-    if message.direction != Direction.SENT:
-        return None
-    return message.delivery or Delivery.SENT
-
-
 def delivery_moves(current: str, new: str) -> bool:
     """Whether `new` moves a message in state `current` forward."""
     if new == Delivery.FAILED and current not in (Delivery.PENDING, Delivery.SENT):
@@ -73,7 +66,7 @@ def message_delivery_set(
             return Outcome(
                 Result.CONFLICT, f"message {message_id} is RECEIVED: it has no delivery state"
             )
-        current = delivery_of(message)
+        current = message.delivery_state
         if (only_from is not None and current != only_from) or not delivery_moves(
             current, delivery
         ):
