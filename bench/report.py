@@ -153,6 +153,31 @@ def memory_md(section: dict) -> list[str]:
     return [*lines, ""]
 
 
+def replies_md(section: dict) -> list[str]:
+    lines = [
+        "### 5. Replies (the agent's POST → the stub provider, which answers in 50 ms)",
+        "",
+    ]
+    if failed := _failed(section):
+        return [*lines, failed, ""]
+    lines += [
+        "| setup | POST → provider p50 / p99 ms (goal p99 < 200) | backlog | drained at "
+        "(goal ≥ 100/s on PostgreSQL) | duplicates |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for run in section.get("runs", []):
+        if "error" in run:
+            lines.append(f"| {run['label']} | {run['error']} | | | |")
+            continue
+        latency, backlog = run.get("latency_ms", {}), run.get("backlog", {})
+        lines.append(
+            f"| {run['label']} | {_ms(latency.get('p50'))} / {_ms(latency.get('p99'))} "
+            f"| {backlog.get('received', 0)} of {backlog.get('replies', 0)} "
+            f"| {backlog.get('replies_per_s', 0):.0f} replies/s | {backlog.get('duplicates', 0)} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(results: dict) -> str:
     machine = results.get("machine", {})
     lines = [
@@ -170,6 +195,7 @@ def markdown(results: dict) -> str:
     lines += live_md(results.get("sockets", {"skipped": "not run"}))
     lines += scale_md(results.get("scale", {"skipped": "not run"}))
     lines += memory_md(results.get("sockets", {"skipped": "not run"}))
+    lines += replies_md(results.get("replies", {"skipped": "not run"}))
     return "\n".join(lines)
 
 

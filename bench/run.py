@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import databases, ingestion, report, sockets
+from bench import databases, ingestion, replies, report, sockets
 from bench.servers import ROOT, collect_static, manage, server_env
 
 RESULTS = ROOT / "bench" / "results"
-ALL_SECTIONS = {"ingestion", "sockets", "scale"}
+ALL_SECTIONS = {"ingestion", "sockets", "scale", "replies"}
 WORK = RESULTS / "tmp"  # databases and server logs; not committed
 
 
@@ -47,6 +47,8 @@ def settings(quick: bool) -> dict:
         "push_events": _env_int("BENCH_PUSH_EVENTS", 5 if quick else 30),
         "memory_sockets": _env_int("BENCH_MEMORY_SOCKETS", 100 if quick else 1_000),
         "view_seconds": float(os.environ.get("BENCH_VIEW_SECONDS", 1 if quick else 3)),
+        "reply_samples": _env_int("BENCH_REPLY_SAMPLES", 20 if quick else 200),
+        "reply_backlog": _env_int("BENCH_REPLY_BACKLOG", 100 if quick else 1_000),
     }
 
 
@@ -119,6 +121,32 @@ def sockets_section(config: dict, postgres: bool, redis: bool) -> dict:
             "Redis was not reachable: measured with the in-memory channel layer"
         )
     return result
+
+
+def replies_section(config: dict, postgres: bool) -> dict:
+    """Reply latency and the outbox's drain: one worker on SQLite (its one writer), two on
+    PostgreSQL (SKIP LOCKED shares the queue)."""
+    setups = [("SQLite, 1 worker", databases.sqlite_url(WORK / "replies.sqlite3"), 1)]
+    if postgres:
+        setups.append(("PostgreSQL, 2 workers", _pg(config, "replies"), 2))
+    runs = []
+    for label, url, workers in setups:
+        _log(f"replies: {label}")
+        try:
+            runs.append(
+                replies.run_config(
+                    label=label,
+                    database_url=url,
+                    workers=workers,
+                    port=config["port"] + 20,
+                    log_dir=WORK,
+                    samples=config["reply_samples"],
+                    backlog=config["reply_backlog"],
+                )
+            )
+        except Exception as exc:
+            runs.append({"label": label, **_error(exc)})
+    return {"runs": runs}
 
 
 def _seeded(url: str, conversations: int, messages: int, thread: int) -> bool:
@@ -242,7 +270,7 @@ def main() -> None:
         "--quick", action="store_true", help="small data and short runs (a smoke test)"
     )
     parser.add_argument(
-        "--only", default="ingestion,sockets,scale", help="comma-separated sections"
+        "--only", default="ingestion,sockets,scale,replies", help="comma-separated sections"
     )
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/")
     parser.add_argument(
@@ -291,6 +319,8 @@ def main() -> None:
         results["sockets"] = sockets_section(config, postgres, redis)
     if "scale" in sections:
         results["scale"] = scale_section(config, postgres)
+    if "replies" in sections:
+        results["replies"] = replies_section(config, postgres)
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["duration_s"] = time.monotonic() - started
     table = report.write(results, args.out)
