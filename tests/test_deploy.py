@@ -259,6 +259,17 @@ def test_production_refuses_to_start_without_a_secret(tmp_path, variable):
     assert "Listening" not in result.stdout
 
 
+def test_production_refuses_a_provider_without_its_secret(tmp_path):
+    """Replies signed with no key: the provider could not tell them from anyone's."""
+    env = production_env(tmp_path, PROVIDER_URL="https://provider.example/send")
+    env.pop("PROVIDER_SECRET", None)
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "PROVIDER_SECRET is not set" in result.stderr
+    env["PROVIDER_SECRET"] = "a-provider-secret-of-enough-length-0123456789"
+    assert manage("check", env=env).returncode == 0
+
+
 def test_development_needs_no_secrets(tmp_path):
     env = production_env(tmp_path, DEBUG="true", SECRET_KEY=None, WEBHOOK_SECRET=None)
     result = manage("check", "--fail-level", "WARNING", env=env)
