@@ -43,12 +43,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python check-python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 
+# The server and one delivery worker (README, "Replies"), one Ctrl-C for both: the worker,
+# a background job of this shell, ignores SIGINT, so the trap sends it SIGTERM; the server
+# in the foreground takes the Ctrl-C itself.
 run: migrate
 	$(BIN)/python manage.py ensure_agent
 	@# manage.py serve is daphne with a graceful SIGTERM (see inbox/management/commands/serve.py).
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' INT TERM EXIT; \
+	$(BIN)/python manage.py worker & worker=$$!; \
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
-# The demo: the server of `make run` plus the simulator posting to its webhook, signed with
+# The demo: the server and worker of `make run` plus the simulator posting to its webhook, signed with
 # WEBHOOK_SECRET when it is set. Ctrl-C stops both (the server, as a background job of this
 # shell, ignores SIGINT: the trap sends it SIGTERM).
 DEMO_CONVERSATIONS ?= 300
@@ -62,9 +67,10 @@ demo: export PROVIDER_SECRET ?= demo-provider-secret
 demo: migrate
 	$(BIN)/python manage.py ensure_agent
 	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
-	@trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null; exit 0' INT TERM EXIT; \
+	@trap 'kill $$server $$worker 2>/dev/null; wait $$server $$worker 2>/dev/null; exit 0' INT TERM EXIT; \
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT) & \
 	server=$$!; \
+	$(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
 		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY); \
 	echo "The simulation is over; the server keeps running until Ctrl-C."; \

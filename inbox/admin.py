@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
+from inbox.models import Conversation, HeldEvent, Message, OutboundAttempt, WebhookDelivery
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,8 +34,8 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "conversation", "direction", "timestamp"]
-    list_filter = ["direction"]
+    list_display = ["id", "conversation", "direction", "timestamp", "delivery", "sent_by"]
+    list_filter = ["direction", "delivery"]
     search_fields = ["id", "conversation__id"]
     raw_id_fields = ["conversation"]
 
@@ -56,12 +56,23 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     search_fields = ["event_id"]
 
 
+@admin.register(OutboundAttempt)
+class OutboundAttemptAdmin(ReadOnlyAdmin):
+    """Every try at handing a reply to the provider, the outbound twin of the webhook's log:
+    read-only, so it says what really happened (README, "Replies")."""
+
+    list_display = ["attempted_at", "message", "status_code", "outcome", "duration_ms", "error"]
+    list_filter = ["outcome", "status_code"]
+    search_fields = ["message__id"]
+    raw_id_fields = ["message"]
+
+
 class HeldWaitingFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
     def lookups(self, request: object, model_admin: object) -> list[tuple[str, str]]:
-        return [("waiting", "Waiting for its conversation"), ("applied", "Applied")]
+        return [("waiting", "Waiting for its conversation or message"), ("applied", "Applied")]
 
     def queryset(self, request: object, queryset: QuerySet) -> QuerySet:
         if self.value() == "waiting":
@@ -80,13 +91,14 @@ class HeldEventAdmin(ReadOnlyAdmin):
         "event_type",
         "event_id",
         "conversation_id",
+        "message_id",
         "timestamp",
         "applied_at",
         "outcome",
         "overdue",
     ]
     list_filter = [HeldWaitingFilter, "event_type", "outcome"]
-    search_fields = ["event_id", "conversation_id"]
+    search_fields = ["event_id", "conversation_id", "message_id"]
 
     @admin.display(boolean=True, description="overdue")
     def overdue(self, obj: HeldEvent) -> bool:

@@ -47,6 +47,16 @@ def production_secrets_check(
                 id="inbox.E002",
             )
         )
+    if settings.PROVIDER_URL and not settings.PROVIDER_SECRET:
+        errors.append(
+            Error(
+                "PROVIDER_SECRET is not set while PROVIDER_URL is and DEBUG is off: the "
+                "provider could not tell our replies from anyone's.",
+                hint="Set PROVIDER_SECRET to the secret the provider checks "
+                'X-Hub-Signature-256 with (README, "Replies").',
+                id="inbox.E004",
+            )
+        )
     public = sorted(set(settings.ALLOWED_HOSTS) - LOOPBACK_HOSTS)
     if public:
         for name, example in EXAMPLE_SECRETS.items():

@@ -37,9 +37,9 @@ RETRYABLE_STATUSES = {408, 425, 429}
 
 
 def attempt_stale_after() -> float:
-    """Seconds after which a RUNNING delivery job's worker is taken for dead: one attempt's
-    connect, write and read timeouts, plus the time to record it."""
-    return 3 * settings.PROVIDER_TIMEOUT + 5
+    """Seconds after which a RUNNING delivery job's worker is taken for dead: more than an
+    attempt takes (its connect and its answer, each within PROVIDER_TIMEOUT) and records."""
+    return 2 * settings.PROVIDER_TIMEOUT + 2
 
 
 @dataclass(frozen=True)

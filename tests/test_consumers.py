@@ -590,3 +590,29 @@ def test_a_session_extended_since_the_socket_opened_keeps_it(layer, session_cook
         await socket.disconnect()
 
     run(scenario)
+
+
+def test_a_delivery_state_change_re_pushes_the_bubble_in_place(layer, session_cookie, post_event):
+    """README, "Replies": a status that moves a message forward replaces its bubble (same
+    id) for the thread's viewers; one that moves nothing pushes nothing."""
+    ident, message_id = uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(new_message(ident, message_id=message_id, direction="SENT", content="Promoção"))
+    status = {
+        "type": "MESSAGE_STATUS",
+        "timestamp": new_message(ident, ts=5)["timestamp"],
+        "data": {"id": str(message_id), "status": "READ"},
+    }
+
+    async def scenario():
+        viewing = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await viewing.connect())[0]
+        assert (await sync_to_async(post_event)(status)).status_code == 200
+        seen = await received_all(viewing)
+        assert f'id="message-{message_id}"' in seen
+        assert "Promoção" in seen
+        assert (await sync_to_async(post_event)(status)).status_code == 200
+        assert await viewing.receive_nothing(timeout=0.5)
+        await viewing.disconnect()
+
+    run(scenario)

@@ -268,8 +268,13 @@ def stack(engine, image, tmp_path_factory) -> Iterator[Stack]:
     dotenv = directory / ".env"
     shutil.copy(ROOT / ".env.example", dotenv)
     override = directory / "override.yml"
+    # The worker (README, "Replies") runs the same image, with the same settings.
     override.write_text(
-        f"services:\n  app:\n    image: {image}\n    env_file: !override\n      - {dotenv}\n"
+        "services:\n"
+        + "".join(
+            f"  {service}:\n    image: {image}\n    env_file: !override\n      - {dotenv}\n"
+            for service in ("app", "worker")
+        )
     )
     project = f"inbox-test-{secrets.token_hex(4)}"
     port = free_port()

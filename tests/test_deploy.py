@@ -152,7 +152,7 @@ def compose() -> dict:
 
 
 def test_compose_runs_the_app_with_postgresql_and_redis(compose):
-    assert set(compose["services"]) == {"app", "db", "redis"}
+    assert set(compose["services"]) == {"app", "db", "redis", "worker"}
     assert compose["services"]["db"]["image"].startswith("postgres:")
     assert compose["services"]["redis"]["image"].startswith("redis:")
     app = compose["services"]["app"]
@@ -163,6 +163,16 @@ def test_compose_runs_the_app_with_postgresql_and_redis(compose):
     assert app["environment"]["DATABASE_URL"].startswith("postgres://")
     assert "@db:5432/" in app["environment"]["DATABASE_URL"]
     assert app["environment"]["REDIS_URL"].startswith("redis://redis:6379/")
+
+
+def test_the_worker_runs_the_apps_image_on_its_database(compose):
+    """README, "Replies": the delivery worker is the same image with another command,
+    started once the app (which migrates) is healthy."""
+    worker, app = compose["services"]["worker"], compose["services"]["app"]
+    assert worker["image"] == app["image"]
+    assert worker["command"] == ["python", "manage.py", "worker"]
+    assert worker["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]
+    assert worker["depends_on"] == {"app": {"condition": "service_healthy"}}
 
 
 def test_the_app_waits_for_healthy_db_and_redis(compose):
@@ -257,6 +267,17 @@ def test_production_refuses_to_start_without_a_secret(tmp_path, variable):
     assert result.returncode != 0
     assert f"{variable} is not set" in result.stderr
     assert "Listening" not in result.stdout
+
+
+def test_production_refuses_a_provider_without_its_secret(tmp_path):
+    """Replies signed with no key: the provider could not tell them from anyone's."""
+    env = production_env(tmp_path, PROVIDER_URL="https://provider.example/send")
+    env.pop("PROVIDER_SECRET", None)
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "PROVIDER_SECRET is not set" in result.stderr
+    env["PROVIDER_SECRET"] = "a-provider-secret-of-enough-length-0123456789"
+    assert manage("check", env=env).returncode == 0
 
 
 def test_development_needs_no_secrets(tmp_path):

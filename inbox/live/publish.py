@@ -219,7 +219,8 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
     conversations = (
         selectors.conversations_get(conversation_ids=conversation_ids) if conversation_ids else {}
     )
-    messages = Message.objects.in_bulk(message_ids) if message_ids else {}
+    # With the replying agent: a bubble names who sent it.
+    messages = Message.objects.select_related("sent_by").in_bulk(message_ids) if message_ids else {}
 
     threads: dict[str, list[dict]] = {}
     rows: dict[UUID, dict] = {}  # by conversation, in the order of their last change
