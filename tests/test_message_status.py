@@ -187,3 +187,16 @@ def test_shuffled_duplicated_status_histories_end_in_the_highest(history, data, 
     assert Message.objects.get(pk=message_id).delivery_state == final
     for model in (Message, Conversation, HeldEvent, WebhookDelivery):
         model.objects.all().delete()
+
+
+def test_a_held_status_told_again_later_is_held_once(post_event, conversation_id):
+    message_id = uuid.uuid4()
+    assert post_event(status_event(message_id, "READ", ts=10)).status_code == 202
+    assert post_event(status_event(message_id, "READ", ts=20)).status_code == 202
+    assert post_event(status_event(message_id, "READ", ts=20, error="x")).status_code == 409
+    assert HeldEvent.objects.filter(message_id=message_id).count() == 1
+
+
+def test_a_nul_in_a_failed_reason_is_dropped_not_a_crash(post_event, reply):
+    assert post_event(status_event(reply.id, "FAILED", error="bad\x00number")).status_code == 200
+    assert stored(reply.id) == (Delivery.FAILED, "badnumber")

@@ -176,7 +176,8 @@ class MessageStatus(Event):
         return commands.SetMessageStatus(
             message_id=self.data.id,
             status=self.data.status,
-            error=self.data.error,
+            # NUL out: neither database stores it, and a reason is text for an agent.
+            error=self.data.error.replace("\x00", "") if self.data.error is not None else None,
             timestamp=self.timestamp,
         )
 

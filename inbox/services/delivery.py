@@ -106,8 +106,12 @@ def message_status_apply(
                     payload=command_dump(command),
                 )
         except IntegrityError:
-            held = HeldEvent.objects.get(event_type=HELD_STATUS, event_id=ident)
-            if command_load(held.payload) != command:
+            held = command_load(
+                HeldEvent.objects.get(event_type=HELD_STATUS, event_id=ident).payload
+            )
+            # Its time does not matter (a state is the same state whenever it is told), so
+            # only another reason for the same status is a conflict.
+            if held.error != command.error:
                 return Outcome(
                     Result.CONFLICT,
                     f"status {status} of message {message_id} is already held with "

@@ -169,11 +169,16 @@ def held_events_report_overdue() -> int:
         )[:100]
     )
     for row in overdue:
+        waits_for = (
+            f"conversation {row.conversation_id}"
+            if row.conversation_id
+            else f"message {row.message_id}"
+        )
         logger.warning(
-            "held %s %s: conversation %s has not arrived within %s s (held since %s)",
+            "held %s %s: %s has not arrived within %s s (held since %s)",
             row.event_type,
             row.event_id,
-            row.conversation_id,
+            waits_for,
             settings.WEBHOOK_REORDER_WINDOW,
             row.received_at.isoformat(),
         )
