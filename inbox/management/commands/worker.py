@@ -12,11 +12,12 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
@@ -76,17 +77,29 @@ class Command(BaseCommand):
         threading.Thread(target=recover, name="stale-jobs", daemon=True).start()
         worker = Worker(
             queue_names=["default"],
-            interval=interval,
-            batch=False,
+            interval=0,
+            # Drains the ready jobs, then returns: the loop below waits between drains.
+            batch=True,
             backend_name="default",
             startup_delay=False,
             max_tasks=None,
             worker_id=f"{socket.gethostname()}-{os.getpid()}"[:64],
             excluded_queue_names=[],
         )
+        # Its "starting"/"no more tasks" lines come with every drain; failures still show.
+        logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         worker.configure_signals()
         logger.info("worker %s started", worker.worker_id)
+        ready = DBTaskResult.objects.ready().filter(backend_name="default", queue_name="default")
         try:
-            worker.run()
+            while worker.running:
+                # A plain read while the queue is empty: django-tasks-db's own poll claims
+                # in an exclusive transaction, which on SQLite would take the write lock
+                # from the webhook several times a second for nothing.
+                if ready.exists():
+                    worker.run()
+                else:
+                    time.sleep(interval)
+                close_old_connections()
         finally:
             stop.set()
