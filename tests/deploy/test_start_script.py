@@ -26,11 +26,11 @@ import psycopg
 import pytest
 
 from tests.conftest import REDIS_URL, new_conversation, require_service, sign
-from tests.test_deploy import env_file
+from tests.deploy.test_deploy import env_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.deploy]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 BIN_PATH = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 PROXY = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front adds

@@ -204,7 +204,7 @@ def test_a_failed_discard_is_retried_and_never_raised(
     FlakyDiscardLayer.failures = failures
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "tests.test_channel_layer.FlakyDiscardLayer",
+            "BACKEND": "tests.live.test_channel_layer.FlakyDiscardLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": prefix},
         }
     }

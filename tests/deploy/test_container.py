@@ -39,12 +39,12 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import IN_CI, new_conversation, sign
-from tests.test_deploy import env_file
-from tests.test_start_script import free_port
+from tests.deploy.test_deploy import env_file
+from tests.deploy.test_start_script import free_port
 
 pytestmark = pytest.mark.container
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 IMAGE = "localhost/inbox:container-test"  # kept after the run: the next build reuses its layers
 SERVICES = ("db", "redis", "app")

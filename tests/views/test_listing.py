@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 import pytest
 
 from inbox.listing import MAX_QUERY_LENGTH, ListState
-from tests.test_views_inbox import make_conversation
+from tests.views.test_views_inbox import make_conversation
 
 
 @pytest.mark.parametrize(

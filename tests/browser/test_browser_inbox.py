@@ -15,7 +15,7 @@ from inbox.models import Conversation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 # (minutes ago, closed, [(direction, content), ...]): a plausible morning at a help desk.
 STORY = [

@@ -1,7 +1,7 @@
 """The deployment files and production settings, checked without a container engine.
 
 What the image and the stack do (the user, the health checks, the stylesheet, what is left
-out of /app) is checked by running them, in tests/test_container.py. Here: hadolint, the
+out of /app) is checked by running them, in tests/deploy/test_container.py. Here: hadolint, the
 lock against pyproject, what the compose file relies on, and the production settings in
 real `manage.py` processes with the production environment.
 """
@@ -25,7 +25,7 @@ from project.jsonlog import JsonFormatter
 
 pytestmark = pytest.mark.deploy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 SETTINGS = (ROOT / "project" / "settings.py").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()

@@ -13,7 +13,7 @@ from inbox import selectors, services
 from inbox.models import Conversation, Message
 from inbox.selectors import counts, search
 from tests.conftest import T0
-from tests.test_api import FORGED_CURSORS
+from tests.views.test_api import FORGED_CURSORS
 
 pytestmark = pytest.mark.django_db
 
