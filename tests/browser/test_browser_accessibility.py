@@ -5,7 +5,6 @@ list, an open thread, a closed thread, search results and an empty search. One p
 through every view, so each size costs one browser and one data set.
 """
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from inbox import services
+from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,22 +21,15 @@ BLOCKING = {"serious", "critical"}
 
 def conversation(*, days_ago: float, messages: list[tuple[str, str]], closed: bool) -> str:
     """A conversation whose messages span two days (so its thread has day separators)."""
-    cid = uuid.uuid4()
     start = timezone.now() - timedelta(days=days_ago)
-    services.conversation_open(conversation_id=cid, timestamp=start)
-    for n, (direction, content) in enumerate(messages):
-        services.message_add(
-            message_id=uuid.uuid4(),
-            conversation_id=cid,
-            direction=direction,
-            content=content,
-            timestamp=start + timedelta(hours=20 * n + 1),
-        )
-    if closed:
-        services.conversation_close(
-            conversation_id=cid, timestamp=start + timedelta(hours=20 * len(messages) + 1)
-        )
-    return str(cid)
+    made = factories.conversation(
+        opened_at=start,
+        messages=messages,
+        every=timedelta(hours=20),
+        first_after=timedelta(hours=1),
+        closed_at=start + timedelta(hours=20 * len(messages) + 1) if closed else None,
+    )
+    return str(made.id)
 
 
 def blocking_violations(page: Page) -> list[str]:

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from inbox import services
 from inbox.models import Conversation
+from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -72,21 +72,15 @@ def tell(story=STORY) -> list[Conversation]:
     now = timezone.now()
     made = []
     for minutes_ago, closed, messages in story:
-        cid = uuid.uuid4()
         end = now - timedelta(minutes=minutes_ago)
-        start = end - timedelta(minutes=3 * len(messages))
-        services.conversation_open(conversation_id=cid, timestamp=start)
-        for n, (direction, content) in enumerate(messages):
-            services.message_add(
-                message_id=uuid.uuid4(),
-                conversation_id=cid,
-                direction=direction,
-                content=content,
-                timestamp=start + timedelta(minutes=3 * (n + 1)),
+        made.append(
+            factories.conversation(
+                opened_at=end - timedelta(minutes=3 * len(messages)),
+                messages=messages,
+                every=timedelta(minutes=3),
+                closed_at=end + timedelta(seconds=30) if closed else None,
             )
-        if closed:
-            services.conversation_close(conversation_id=cid, timestamp=end + timedelta(seconds=30))
-        made.append(Conversation.objects.get(pk=cid))
+        )
     return made
 
 

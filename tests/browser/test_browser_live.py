@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests import factories
 from tests.conftest import (
     IN_CI,
     WAIT_LIMIT,
@@ -415,7 +416,6 @@ def test_a_socket_that_missed_a_push_makes_its_page_refetch(
     from django.utils import timezone
 
     from inbox import live
-    from inbox.models import Conversation
 
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     server = serve(REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=prefix)
@@ -424,9 +424,7 @@ def test_a_socket_that_missed_a_push_makes_its_page_refetch(
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
 
     # Stored without a push, as if its push had been dropped on the way to this socket.
-    ident = uuid.uuid4()
-    now = timezone.now()
-    Conversation.objects.create(id=ident, created_at=now, last_activity_at=now)
+    ident = factories.conversation_row(created_at=timezone.now()).id
     # A sender's tail: batch 1 of an origin this socket never heard of went out after it
     # joined, so the socket missed it and tells its page to refetch.
     missed = {

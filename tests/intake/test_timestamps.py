@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from inbox.commands import AddMessage, command_dump
+from inbox.commands import AddMessage
 from inbox.events import EARLIEST_TIMESTAMP, InvalidEvent, event_parse
 from inbox.models import Conversation, HeldEvent, Message
+from tests import factories
 from tests.conftest import new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -81,13 +82,7 @@ def test_a_held_event_is_replayed_whatever_its_time(post_event):
         content="Olá",
         timestamp=datetime(1, 1, 1, tzinfo=UTC),
     )
-    HeldEvent.objects.create(
-        conversation_id=conversation_id,
-        event_type="NEW_MESSAGE",
-        event_id=message_id,
-        timestamp=command.timestamp,
-        payload=command_dump(command),
-    )
+    factories.held_event(command)
     assert post_event(new_conversation(conversation_id)).status_code == 201
     assert HeldEvent.objects.get().outcome == "created"
     assert Message.objects.get(pk=message_id).timestamp.year == 1
@@ -105,33 +100,16 @@ def extreme_conversation() -> Conversation:
     before the window, or by hand."""
     first = None
     for when in EXTREMES:
-        conversation = Conversation.objects.create(
-            id=uuid.uuid4(), created_at=when, last_activity_at=when
-        )
-        message = Message.objects.create(
-            id=uuid.uuid4(),
-            conversation=conversation,
-            direction="RECEIVED",
-            content="from the edge of time",
-            timestamp=when,
-        )
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message=message, last_message_at=when, message_count=1
+        conversation = factories.conversation_row(created_at=when)
+        factories.message_row(
+            conversation, content="from the edge of time", timestamp=when, as_last=True
         )
         first = first or conversation
-    closed = Conversation.objects.create(
-        id=uuid.uuid4(),
-        status="CLOSED",
-        created_at=EXTREMES[0],
-        closed_at=EXTREMES[1],
-        last_activity_at=EXTREMES[1],
+    closed = factories.conversation_row(
+        created_at=EXTREMES[0], closed_at=EXTREMES[1], last_activity_at=EXTREMES[1]
     )
-    Message.objects.create(
-        id=uuid.uuid4(),
-        conversation=closed,
-        direction="SENT",
-        content="closed at the end of time",
-        timestamp=EXTREMES[0],
+    factories.message_row(
+        closed, direction="SENT", content="closed at the end of time", timestamp=EXTREMES[0]
     )
     return closed
 

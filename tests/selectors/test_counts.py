@@ -1,8 +1,6 @@
 """The filter tabs' counts come from a table the database keeps by trigger (migration
 0004_conversation_counts): whatever changes the conversations, they stay exact."""
 
-import uuid
-
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
@@ -10,6 +8,7 @@ from django.db.models import Count
 from devtools.seeding import seed
 from inbox import selectors, services
 from inbox.models import Conversation
+from tests import factories
 from tests.conftest import T0
 
 
@@ -26,9 +25,7 @@ def shown() -> dict[str, int]:
 
 @pytest.mark.django_db
 def test_the_counts_follow_every_change_to_the_conversations(agent):
-    ids = [uuid.uuid4() for _ in range(4)]
-    for cid in ids:
-        services.conversation_open(conversation_id=cid, timestamp=T0)
+    ids = [factories.conversation().id for _ in range(4)]
     assert shown() == counted() == {"open": 4, "closed": 0}
 
     services.conversation_close(conversation_id=ids[0], timestamp=T0)
@@ -51,15 +48,7 @@ def test_the_counts_follow_every_change_to_the_conversations(agent):
 
 @pytest.mark.django_db
 def test_a_new_message_does_not_touch_the_counts(agent):
-    cid = uuid.uuid4()
-    services.conversation_open(conversation_id=cid, timestamp=T0)
-    services.message_add(
-        message_id=uuid.uuid4(),
-        conversation_id=cid,
-        direction="RECEIVED",
-        content="Oi",
-        timestamp=T0,
-    )
+    factories.message(factories.conversation().id, content="Oi", at=T0)
     assert shown() == counted() == {"open": 1, "closed": 0}
 
 
@@ -72,9 +61,9 @@ def test_seeded_conversations_are_counted():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flush_empties_the_counts_with_the_conversations():
-    services.conversation_open(conversation_id=uuid.uuid4(), timestamp=T0)
+    factories.conversation()
     assert shown() == {"open": 1, "closed": 0}
     call_command("flush", interactive=False, verbosity=0)
     assert shown() == counted() == {"open": 0, "closed": 0}
-    services.conversation_open(conversation_id=uuid.uuid4(), timestamp=T0)
+    factories.conversation()
     assert shown() == counted() == {"open": 1, "closed": 0}

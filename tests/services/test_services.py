@@ -6,6 +6,7 @@ import pytest
 
 from inbox import selectors, services
 from inbox.models import Conversation, Message
+from tests import factories
 from tests.conftest import T0, at, close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -60,9 +61,9 @@ def test_refused_late_message_leaves_counters_alone(post_event):
 
 def test_list_is_newest_activity_first_and_pages_without_gaps_or_repeats():
     for n in range(7):
-        services.conversation_open(conversation_id=uuid.uuid4(), timestamp=T0.replace(minute=n))
+        factories.conversation(opened_at=T0.replace(minute=n))
     # Two conversations sharing one timestamp: the id keeps the order total across pages.
-    services.conversation_open(conversation_id=uuid.uuid4(), timestamp=T0.replace(minute=3))
+    factories.conversation(opened_at=T0.replace(minute=3))
     seen, cursor = [], None
     while True:
         page = selectors.conversation_list(cursor=cursor, page_size=3)

@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
+from tests import factories
+
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "s3cret-pass-word"  # tests/conftest.py's agent
@@ -95,8 +97,8 @@ def test_the_lockout_message_is_in_the_agents_language(agent):
     assert "bloqueada a partir do seu endereço por 15 minutos" in alert(response)
 
 
-def test_another_account_from_the_same_address_still_logs_in(agent, django_user_model):
-    django_user_model.objects.create_user(username="bruno", password=PASSWORD)
+def test_another_account_from_the_same_address_still_logs_in(agent):
+    factories.agent("bruno", password=PASSWORD)
     fail_ten_times(Client(), "/accounts/login/", "ana")
 
     colleague = Client()  # the same address: the test client's 127.0.0.1
@@ -111,8 +113,8 @@ def test_the_same_account_from_another_address_still_logs_in(agent):
     assert log_in(elsewhere, "/accounts/login/", "ana", PASSWORD).status_code == 302
 
 
-def test_the_admin_login_is_throttled_too(django_user_model):
-    django_user_model.objects.create_superuser(username="root", password=PASSWORD)
+def test_the_admin_login_is_throttled_too():
+    factories.agent("root", password=PASSWORD, superuser=True)
     client = Client()
     for _ in range(9):
         assert log_in(client, "/admin/login/", "root", "wrong-password").status_code == 200

@@ -12,6 +12,7 @@ from django.urls import reverse
 from inbox import selectors, services
 from inbox.models import Conversation, Message
 from inbox.selectors import counts, search
+from tests import factories
 from tests.conftest import T0
 from tests.views.test_api import FORGED_CURSORS
 
@@ -26,23 +27,14 @@ def make_conversation(
     contents: tuple[str, ...] = ("Olá, preciso de ajuda",),
     closed: bool = False,
 ) -> Conversation:
-    """A conversation whose last activity is `minutes` after T0, with one message each."""
-    cid = uuid.uuid4()
+    """A conversation whose last activity is `minutes` after T0, its contents a second apart."""
     start = T0 + timedelta(minutes=minutes)
-    services.conversation_open(
-        conversation_id=cid, timestamp=start - timedelta(seconds=len(contents))
+    return factories.conversation(
+        opened_at=start - timedelta(seconds=len(contents)),
+        messages=factories.alternating(contents),
+        every=timedelta(seconds=1),
+        closed_at=start + timedelta(seconds=1) if closed else None,
     )
-    for n, content in enumerate(contents):
-        services.message_add(
-            message_id=uuid.uuid4(),
-            conversation_id=cid,
-            direction="RECEIVED" if n % 2 == 0 else "SENT",
-            content=content,
-            timestamp=start - timedelta(seconds=len(contents) - n - 1),
-        )
-    if closed:
-        services.conversation_close(conversation_id=cid, timestamp=start + timedelta(seconds=1))
-    return Conversation.objects.get(pk=cid)
 
 
 def row_ids(response) -> list[str]:
