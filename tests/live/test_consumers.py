@@ -16,6 +16,7 @@ from django.test import Client
 
 from inbox import consumers, live
 from project.asgi import application
+from tests import markup
 from tests.conftest import close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,12 +181,12 @@ def test_an_agent_receives_the_row_of_a_new_conversation_at_the_top(
         assert (await socket.connect())[0]
         assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
         pushed = await socket.receive_from()
-        assert f'id="conversation-{ident}"' in pushed
-        assert 'data-status="OPEN"' in pushed
-        assert 'hx-swap-oob="afterbegin:#conversation-list"' in pushed
+        row = markup.inside(pushed, "afterbegin:#conversation-list", f"conversation-{ident}")
+        assert row["data-status"] == "OPEN"
         # Safe to apply twice: the insert is preceded by a delete of the same id.
-        assert pushed.index(f'id="conversation-{ident}" hx-swap-oob="delete"') < pushed.index(
-            "afterbegin"
+        swaps = markup.swaps(pushed)
+        assert swaps.index((f"conversation-{ident}", "delete")) < markup.swapped(pushed).index(
+            "afterbegin:#conversation-list"
         )
         await socket.disconnect()
 
@@ -208,12 +209,13 @@ def test_a_bubble_goes_only_to_the_sockets_viewing_its_thread(layer, session_coo
         assert (await sync_to_async(post_event)(event)).status_code == 201
 
         seen_by_viewer = await received_all(viewing)
-        assert f'id="message-{message_id}" data-direction="RECEIVED"' in seen_by_viewer
+        shown = markup.inside(seen_by_viewer, "beforeend:#messages", f"message-{message_id}")
+        assert shown["data-direction"] == "RECEIVED"
         assert "Quero o plano premium" in seen_by_viewer
-        assert 'hx-swap-oob="beforeend:#messages"' in seen_by_viewer
+        assert "beforeend:#messages" in markup.swapped(seen_by_viewer)
         for socket in (elsewhere, listing):
             seen = await received_all(socket)
-            assert f'id="conversation-{watched}"' in seen  # the row moves up for everyone
+            assert markup.has_id(seen, f"conversation-{watched}")  # the row moves up for everyone
             assert f"message-{message_id}" not in seen
         for socket in (viewing, elsewhere, listing):
             await socket.disconnect()
@@ -232,10 +234,10 @@ def test_a_late_message_is_placed_before_the_one_that_follows_it(layer, session_
         event = new_message(ident, ts=10, message_id=late)
         assert (await sync_to_async(post_event)(event)).status_code == 201
         seen = await received_all(socket)
-        assert f'hx-swap-oob="beforebegin:#message-{later}"' in seen
+        assert f"beforebegin:#message-{later}" in markup.swapped(seen)
         # Not the latest message: the row is updated where it is, not moved to the top.
         assert "afterbegin:#conversation-list" not in seen
-        assert f'id="conversation-{ident}"' in seen
+        assert markup.has_id(seen, f"conversation-{ident}")
         await socket.disconnect()
 
     run(scenario)
@@ -254,13 +256,13 @@ def test_a_close_leaves_the_open_tab_and_flips_the_header(layer, session_cookie,
         assert (await sync_to_async(post_event)(close_conversation(ident))).status_code == 200
 
         seen_open = await received_all(open_tab)
-        assert f'id="conversation-{ident}" hx-swap-oob="delete"' in seen_open
+        assert (f"conversation-{ident}", "delete") in markup.swaps(seen_open)
         assert "afterbegin" not in seen_open  # deleted, not re-inserted
-        assert 'id="conversation-status" data-status="CLOSED"' in seen_open
+        assert markup.attr(seen_open, "conversation-status", "data-status") == "CLOSED"
         for socket in (closed_tab, all_tab):
             seen = await received_all(socket)
-            assert "afterbegin:#conversation-list" in seen
-            assert 'data-status="CLOSED"' in seen
+            row = markup.inside(seen, "afterbegin:#conversation-list", f"conversation-{ident}")
+            assert row["data-status"] == "CLOSED"
             assert "conversation-status" not in seen  # no thread open there
         for socket in (open_tab, closed_tab, all_tab):
             await socket.disconnect()
@@ -278,12 +280,12 @@ def test_a_row_honours_the_search_the_page_shows(layer, session_cookie, post_eve
         assert (await socket.connect())[0]
         await sync_to_async(post_event)(new_message(other, content="Qual o horário?"))
         seen = await received_all(socket)
-        assert f'id="conversation-{other}" hx-swap-oob="delete"' in seen
+        assert (f"conversation-{other}", "delete") in markup.swaps(seen)
         assert "afterbegin" not in seen
         await sync_to_async(post_event)(new_message(matching, content="Plano PREMIUM, por favor"))
         seen = await received_all(socket)
-        assert "afterbegin:#conversation-list" in seen
-        assert f'id="conversation-{matching}" data-status="OPEN"' in seen
+        row = markup.inside(seen, "afterbegin:#conversation-list", f"conversation-{matching}")
+        assert row["data-status"] == "OPEN"
         await socket.disconnect()
 
     run(scenario)
@@ -314,7 +316,7 @@ def test_a_held_message_is_pushed_when_its_conversation_arrives(layer, session_c
         assert await socket.receive_nothing(timeout=0.3)
         assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
         seen = await received_all(socket)
-        assert f'id="message-{message_id}"' in seen
+        assert markup.has_id(seen, f"message-{message_id}")
         assert "Cheguei antes" in seen
         await socket.disconnect()
 
@@ -338,9 +340,9 @@ def test_a_socket_follows_the_page_to_another_thread_and_tab(layer, session_cook
         event = new_message(second, message_id=in_second, content="Chegou?")
         assert (await sync_to_async(post_event)(event)).status_code == 201
         seen = await received_all(socket)
-        assert f'id="message-{in_second}"' in seen
+        assert markup.has_id(seen, f"message-{in_second}")
         # The Closed tab does not list an open conversation: its row is taken out, not shown.
-        assert f'id="conversation-{second}" hx-swap-oob="delete"' in seen
+        assert (f"conversation-{second}", "delete") in markup.swaps(seen)
         assert "afterbegin:#conversation-list" not in seen
 
         assert (await sync_to_async(post_event)(new_message(first))).status_code == 201
@@ -378,7 +380,7 @@ def test_pushed_rows_speak_the_agents_language(layer, agent_client, post_event, 
         assert (await socket.connect())[0]
         assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
         pushed = await received_all(socket)
-        assert f'id="conversation-{ident}"' in pushed
+        assert markup.has_id(pushed, f"conversation-{ident}")
         assert f">{label}</span>" in pushed
         await socket.disconnect()
 
@@ -586,7 +588,7 @@ def test_a_session_extended_since_the_socket_opened_keeps_it(layer, session_cook
         await sync_to_async(expire_in)(session_cookie, 3600)
         assert await socket.receive_nothing(timeout=2)
         await sync_to_async(post_event)(new_conversation(ident))
-        assert f'id="conversation-{ident}"' in await socket.receive_from(timeout=3)
+        assert markup.has_id(await socket.receive_from(timeout=3), f"conversation-{ident}")
         await socket.disconnect()
 
     run(scenario)

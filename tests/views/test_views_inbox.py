@@ -1,6 +1,5 @@
 """The agents' inbox pages: filters, search, paging, threads, Close/Reopen, escaping."""
 
-import re
 import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from django.urls import reverse
 from inbox import selectors, services
 from inbox.models import Conversation, Message
 from inbox.selectors import counts, search
-from tests import factories
+from tests import factories, markup
 from tests.conftest import T0
 from tests.views.test_api import FORGED_CURSORS
 
@@ -39,18 +38,17 @@ def make_conversation(
 
 def row_ids(response) -> list[str]:
     """The conversation rows in the list, in page order."""
-    return re.findall(r'<li id="conversation-([0-9a-f-]{36})"', response.content.decode())
+    return markup.ids(response, "conversation-")
 
 
 def tab_counts(response) -> dict[str, str]:
     """Each filter tab's count, as the agent reads it ("3", or "100+" while searching)."""
-    return dict(
-        re.findall(r'data-filter="(\w+)".*?tabular-nums[^>]*>([\d+]+)<', response.text, re.S)
-    )
+    tabs = markup.parse(response).select("a[data-filter]")
+    return {tab["data-filter"]: tab.find("span").get_text(strip=True) for tab in tabs}
 
 
 def message_ids(response) -> list[str]:
-    return re.findall(r'<li id="message-([0-9a-f-]{36})"', response.content.decode())
+    return markup.ids(response, "message-")
 
 
 # --- Access ---------------------------------------------------------------------------
@@ -74,9 +72,11 @@ def test_anonymous_visitors_cannot_close_a_conversation(client):
 def test_the_login_page_is_the_styled_form(client):
     response = client.get("/accounts/login/")
     assert response.status_code == 200
-    assert b'name="username"' in response.content
-    assert b'name="password"' in response.content
-    assert b"css/dist/styles.css" in response.content
+    form = markup.parse(response).find("form")
+    assert form.find("input", attrs={"name": "username"})
+    assert form.find("input", attrs={"name": "password", "type": "password"})
+    sheets = [link["href"] for link in markup.parse(response).select('link[rel="stylesheet"]')]
+    assert any(href.endswith("css/dist/styles.css") for href in sheets)
 
 
 # --- Filters ----------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_the_inbox_lists_open_conversations_newest_activity_first(agent_client, 
     response = agent_client.get("/")
     assert response.status_code == 200
     assert row_ids(response) == [str(third.id), str(first.id)]
-    assert 'id="conversation-list"' in response.content.decode()
+    assert markup.has_id(response, "conversation-list")
 
 
 @pytest.mark.parametrize(
@@ -106,8 +106,8 @@ def test_the_inbox_lists_open_conversations_newest_activity_first(agent_client, 
 def test_each_filter_tab_lists_its_conversations(agent_client, open_and_closed, status, expected):
     response = agent_client.get("/conversations/", {"status": status})
     assert row_ids(response) == [str(open_and_closed[i].id) for i in expected]
-    for row in re.findall(r'<li id="conversation-[^"]+" data-status="(\w+)"', response.text):
-        assert status in {"all", "nonsense"} or row == status.upper()
+    for row in markup.parse(response).select('li[id^="conversation-"]'):
+        assert status in {"all", "nonsense"} or row["data-status"] == status.upper()
 
 
 def test_the_tabs_show_their_counts(agent_client, open_and_closed):
@@ -271,8 +271,8 @@ def follow_pages(client: Client, params: dict) -> list[list[str]]:
     pages = []
     response = client.get("/conversations/", params)
     pages.append(row_ids(response))
-    while match := re.search(r'id="list-more" hx-get="([^"]+)"', response.text):
-        response = client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
+    while more := markup.attr(response, "list-more", "hx-get"):
+        response = client.get(more, headers=HTMX)
         assert response.status_code == 200
         pages.append(row_ids(response))
     return pages
@@ -361,9 +361,10 @@ def test_the_thread_shows_messages_in_time_order_beside_the_list(agent_client):
     assert row_ids(response) == [str(conversation.id)]
     ids = [str(m.id) for m in selectors.thread_messages(conversation_id=conversation.id)]
     assert message_ids(response) == ids
-    directions = re.findall(r'<li id="message-[^"]+" data-direction="(\w+)"', response.text)
+    messages = markup.parse(response).select('li[id^="message-"]')
+    directions = [li["data-direction"] for li in messages]
     assert directions == ["RECEIVED", "SENT", "RECEIVED"]
-    assert 'id="conversation-status" data-status="OPEN"' in response.text
+    assert markup.attr(response, "conversation-status", "data-status") == "OPEN"
 
 
 def test_a_long_thread_opens_on_its_latest_fifty_and_pages_back(agent_client):
@@ -372,8 +373,8 @@ def test_a_long_thread_opens_on_its_latest_fifty_and_pages_back(agent_client):
     response = agent_client.get(f"/conversations/{conversation.id}/")
     assert message_ids(response) == everything[-50:]
     seen = message_ids(response)
-    while match := re.search(r'id="messages-earlier"[^>]*hx-get="([^"]+)"', response.text, re.S):
-        response = agent_client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
+    while earlier := markup.attr(response, "messages-earlier", "hx-get"):
+        response = agent_client.get(earlier, headers=HTMX)
         assert "<html" not in response.text
         seen = message_ids(response) + seen
     assert seen == everything
@@ -387,7 +388,7 @@ def test_the_thread_pane_request_answers_the_fragment_and_keeps_the_list_state(a
         headers={**HTMX, "HX-Target": "thread-pane"},
     )
     assert "<html" not in response.text
-    assert 'id="conversation-header"' in response.text
+    assert markup.has_id(response, "conversation-header")
     assert response["HX-Push-Url"] == f"/conversations/{conversation.id}/?status=all&q=ajuda"
 
 
@@ -427,7 +428,7 @@ def csrf_client(agent) -> Client:
 
 def csrf_token(client: Client, conversation: Conversation) -> str:
     page = client.get(f"/conversations/{conversation.id}/")
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return markup.parse(page).find("input", attrs={"name": "csrfmiddlewaretoken"})["value"]
 
 
 def test_close_without_the_csrf_token_is_refused(csrf_client):
@@ -451,17 +452,16 @@ def test_close_and_reopen_with_the_token_record_who_and_when(csrf_client, agent)
     assert closed.last_activity_at == closed.closed_at
 
     page = csrf_client.get(f"/conversations/{conversation.id}/")
-    assert 'id="conversation-status" data-status="CLOSED"' in page.text
+    assert markup.attr(page, "conversation-status", "data-status") == "CLOSED"
     response = csrf_client.post(
         reverse("inbox:conversation-reopen", args=[conversation.id]),
         headers={**HTMX, "X-CSRFToken": token},
     )
     assert response.status_code == 200
-    assert 'id="conversation-status" data-status="OPEN"' in response.text
+    assert markup.attr(response, "conversation-status", "data-status") == "OPEN"
     # The list's row is updated out of band.
-    assert f'id="conversation-{conversation.id}" data-status="OPEN" hx-swap-oob="true"' in (
-        response.text
-    )
+    row = markup.by_id(response, f"conversation-{conversation.id}")
+    assert (row["data-status"], row["hx-swap-oob"]) == ("OPEN", "true")
     reopened = Conversation.objects.get(pk=conversation.id)
     assert (reopened.status, reopened.closed_at, reopened.reopened_by) == ("OPEN", None, agent)
     assert reopened.reopened_at is not None
@@ -603,7 +603,7 @@ def test_query_counts_are_bounded_and_do_not_grow_with_the_data(
 def test_the_browser_language_picks_portuguese(agent_client):
     make_conversation()
     response = agent_client.get("/", HTTP_ACCEPT_LANGUAGE="pt-BR,pt;q=0.9")
-    assert '<html lang="pt-br"' in response.text
+    assert markup.parse(response).find("html")["lang"] == "pt-br"
     assert "Buscar mensagens" in response.text
     assert "Abertas" in response.text
 
@@ -618,10 +618,10 @@ def test_times_are_rendered_in_the_agents_zone(agent_client):
     conversation = make_conversation()
     message = conversation.last_message
     agent_client.cookies["tz"] = "America/Sao_Paulo"
-    page = agent_client.get(f"/conversations/{conversation.id}/").text
+    page = markup.parse(agent_client.get(f"/conversations/{conversation.id}/"))
     local = message.timestamp.astimezone(ZoneInfo("America/Sao_Paulo"))
-    assert f'datetime="{local.isoformat()}"' in page
-    assert f">{local:%H:%M}</time>" in page
+    shown = page.find_all("time", attrs={"datetime": local.isoformat()})
+    assert f"{local:%H:%M}" in [time.get_text(strip=True) for time in shown]
 
 
 @pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "/etc/localtime", "America", ""])
@@ -630,7 +630,8 @@ def test_a_bad_zone_cookie_falls_back_to_the_server_zone(agent_client, zone):
     agent_client.cookies["tz"] = zone
     response = agent_client.get(f"/conversations/{conversation.id}/")
     assert response.status_code == 200
-    assert f'datetime="{conversation.last_message.timestamp.isoformat()}"' in response.text
+    stamp = conversation.last_message.timestamp.isoformat()
+    assert markup.parse(response).find("time", attrs={"datetime": stamp})
 
 
 def test_seeded_messages_are_searchable(db):
