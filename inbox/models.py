@@ -120,10 +120,6 @@ class WebhookDelivery(models.Model):
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.event_type or '?'} {self.status_code}"
 
 
-# The name it had before it was the webhook's; kept so older imports keep working.
-Delivery = WebhookDelivery
-
-
 class HeldEvent(models.Model):
     """An event that arrived before its conversation did.
 

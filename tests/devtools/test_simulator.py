@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from devtools.simulator import conversation_events
-from inbox.events import NewConversation, NewMessage, event_parse
-from inbox.models import Conversation, Delivery, Message
+from inbox.models import Conversation, Message, WebhookDelivery
+from inbox.providers.generic import NewConversation, NewMessage, event_parse
 
 SECRET = "simulator-test-secret"
 
@@ -59,9 +59,12 @@ def test_simulate_against_a_live_server_stores_everything(live_server, settings,
     assert "played 6 conversations" in capsys.readouterr().out
     assert Conversation.objects.count() == 6
     # Every delivery was accepted: the command fails on any refusal, and the log agrees.
-    assert not Delivery.objects.filter(status_code__gte=300).exists()
-    assert Delivery.objects.count() == Conversation.objects.count() + Message.objects.count() + (
-        Conversation.objects.filter(status="CLOSED").count()
+    assert not WebhookDelivery.objects.filter(status_code__gte=300).exists()
+    assert (
+        WebhookDelivery.objects.count()
+        == Conversation.objects.count()
+        + Message.objects.count()
+        + (Conversation.objects.filter(status="CLOSED").count())
     )
     for conversation in Conversation.objects.all():
         assert conversation.message_count == conversation.messages.count() >= 4

@@ -8,8 +8,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inbox.events import InvalidEvent, event_parse
 from inbox.models import Conversation, Message, WebhookDelivery
+from inbox.providers.generic import InvalidEvent, event_parse
 from tests.conftest import close_conversation, new_conversation, new_message
 
 CONVERSATION = uuid.UUID("6a41b347-8d80-4ce9-84ba-7af66f369f6a")

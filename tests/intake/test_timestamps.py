@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from inbox.commands import AddMessage
-from inbox.events import EARLIEST_TIMESTAMP, InvalidEvent, event_parse
 from inbox.models import Conversation, HeldEvent, Message
+from inbox.providers.generic import EARLIEST_TIMESTAMP, InvalidEvent, event_parse
 from tests import factories
 from tests.conftest import new_conversation, new_message
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox.events import InvalidEvent, NewMessage, event_parse
+from inbox.providers.generic import InvalidEvent, NewMessage, event_parse
 from tests.conftest import new_conversation, new_message
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inbox import selectors
-from inbox.models import Conversation, Delivery, HeldEvent, Message
+from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 from tests.conftest import close_conversation, new_conversation, new_message
 
 # CI runs a few hundred histories on each database (each costs a dozen webhook round trips:
@@ -60,7 +60,7 @@ def deliver_and_read(client: Client, agent_client: Client, events: list[dict]) -
     # The tabs' counts, kept by trigger, agree with the conversations however they arrived.
     counts = selectors.conversation_counts()
     state["tab_counts"] = {"open": counts.open, "closed": counts.closed}
-    for model in (Message, Conversation, HeldEvent, Delivery):
+    for model in (Message, Conversation, HeldEvent, WebhookDelivery):
         model.objects.all().delete()
     assert selectors.conversation_counts() == selectors.TabCounts(open=0, closed=0)
     return {"conversation": state, "held_waiting": waiting}

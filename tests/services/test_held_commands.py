@@ -10,8 +10,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from inbox.commands import command_dump, command_load
-from inbox.events import event_parse
 from inbox.models import HeldEvent, WebhookDelivery
+from inbox.providers.generic import event_parse
 from tests.conftest import T0, close_conversation, new_message
 
 migration = importlib.import_module("inbox.migrations.0005_held_event_commands")

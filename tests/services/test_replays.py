@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from inbox import services
-from inbox.events import event_parse
 from inbox.models import Conversation, HeldEvent, Message
+from inbox.providers.generic import event_parse
 from tests.conftest import (
     T0,
     close_conversation,
