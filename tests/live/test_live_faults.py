@@ -86,21 +86,6 @@ def error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if " ERROR " in line]
 
 
-def test_redis_down_logs_the_first_failure_then_a_count(serve, private_redis):
-    server = serve(REDIS_URL=private_redis.url, WEBHOOK_SECRET=SECRET)
-    assert post_signed(server, new_conversation())[0] == 201
-    private_redis.stop()
-    answers = deliver(server, events(200), senders=8)
-    assert [status for status, _ in answers] == [201] * 200
-    time.sleep(1)  # what is logged after the last answer, too
-    output = server.output()
-    errors = error_lines(output)
-    assert errors, "the failure must be logged"
-    assert "Traceback" in output, "the first failure is logged with its traceback"
-    # One line for the first failure, then a count per interval: not one per event.
-    assert len(errors) <= 5, "\n".join(errors[:20])
-
-
 def test_redis_down_logs_one_traceback_a_count_and_the_recovery(serve, private_redis):
     server = serve(REDIS_URL=private_redis.url, WEBHOOK_SECRET=SECRET)
     assert post_signed(server, new_conversation())[0] == 201
