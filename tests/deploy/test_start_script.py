@@ -130,21 +130,25 @@ def started(env: dict[str, str], database_url: str, tmp: Path) -> Iterator[Serve
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
-    """Production behind a TLS proxy: strict defaults, X-Forwarded-Proto trusted."""
-    env = {
+def production_env(database_url: str, static_root: Path) -> dict[str, str]:
+    """What the start command gets in production: fresh secrets, DEBUG off, no shell PATH."""
+    return {
         "PATH": BIN_PATH,
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "WEBHOOK_SECRET": secrets.token_hex(32),
-        "DATABASE_URL": start_database,
+        "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "TRUST_X_FORWARDED_PROTO": "true",
         "STATIC_ROOT": str(static_root),
     }
+
+
+@pytest.fixture(scope="module")
+def server(start_database, static_root, tmp_path_factory) -> Iterator[Server]:
+    """Production behind a TLS proxy: strict defaults, X-Forwarded-Proto trusted."""
+    env = {**production_env(start_database, static_root), "TRUST_X_FORWARDED_PROTO": "true"}
     with started(env, start_database, tmp_path_factory.mktemp("server")) as served:
         yield served
 
@@ -366,18 +370,7 @@ def stop(process: subprocess.Popen) -> None:
 @pytest.fixture
 def start_env(start_database, static_root) -> dict[str, str]:
     require_service("Redis", REDIS_URL, 6379)
-    return {
-        "PATH": BIN_PATH,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "WEBHOOK_SECRET": secrets.token_hex(32),
-        "DATABASE_URL": start_database,
-        "REDIS_URL": REDIS_URL,
-        "CHANNEL_LAYER_PREFIX": f"start-test-{uuid.uuid4().hex}",
-        "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "STATIC_ROOT": str(static_root),
-        "PORT": str(free_port()),
-    }
+    return {**production_env(start_database, static_root), "PORT": str(free_port())}
 
 
 def test_start_waits_for_a_redis_that_comes_up_late(start_env, private_redis, tmp_path):

@@ -19,7 +19,6 @@ import redis
 import redis.asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from websockets.asyncio.client import connect as async_connect
@@ -28,8 +27,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from inbox import live
 from inbox.channel_layer import InboxChannelLayer
-from project.asgi import application
 from tests.conftest import WAIT_LIMIT, Server
+from tests.live.test_consumers import communicator
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -157,15 +156,7 @@ def test_a_live_sockets_memberships_are_renewed_before_they_expire(
     cookie = session_cookie
 
     async def scenario() -> None:
-        socket = WebsocketCommunicator(
-            application,
-            "/ws/inbox/",
-            headers=[
-                (b"host", b"127.0.0.1"),
-                (b"origin", b"http://127.0.0.1"),
-                (b"cookie", f"sessionid={cookie}".encode()),
-            ],
-        )
+        socket = communicator(cookie=cookie)
         connected, _ = await socket.connect()
         assert connected
         await asyncio.sleep(5)  # past the expiry: only a renewed membership is still there
@@ -210,15 +201,7 @@ def test_a_failed_discard_is_retried_and_never_raised(
     }
 
     async def scenario() -> None:
-        socket = WebsocketCommunicator(
-            application,
-            f"/ws/inbox/?conversation={uuid.uuid4()}",
-            headers=[
-                (b"host", b"127.0.0.1"),
-                (b"origin", b"http://127.0.0.1"),
-                (b"cookie", f"sessionid={session_cookie}".encode()),
-            ],
-        )
+        socket = communicator(f"conversation={uuid.uuid4()}", cookie=session_cookie)
         connected, _ = await socket.connect()
         assert connected
         await socket.disconnect(timeout=10)  # the retries take a few seconds
