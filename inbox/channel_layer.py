@@ -85,7 +85,7 @@ class InboxChannelLayer(RedisChannelLayer):
 
     def group_key(self, group: str) -> bytes:
         """The Redis key of a group's members: the sorted set of its channels, scored by when
-        each joined, as channels-redis 4 stores it (tests/test_consumers.py checks that the
+        each joined, as channels-redis 4 stores it (tests/live/test_consumers.py checks that the
         answers below follow joins and leaves, so a change of that format fails a test)."""
         return f"{self.prefix}:group:{group}".encode()
 

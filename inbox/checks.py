@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 # Values an example file may carry; `check --deploy` flags them so they never go live.
 PLACEHOLDER_PREFIX = "insecure-"
 MIN_WEBHOOK_SECRET_LENGTH = 32
-# .env.example's own secrets (tests/test_deploy.py keeps them equal to the file's). They
+# .env.example's own secrets (tests/deploy/test_deploy.py keeps them equal to the file's). They
 # are for a trial on this machine: refused as soon as the app answers any other host.
 EXAMPLE_SECRETS = {
     "SECRET_KEY": "django-insecure-example-key-replace-me-before-going-live-0123456789",

@@ -152,8 +152,10 @@ def set_server_password(user, password: str) -> None:
 
 
 @pytest.fixture
-def agent(django_user_model):
-    return django_user_model.objects.create_user(username="ana", password="s3cret-pass-word")
+def agent(db):
+    from tests import factories  # here: factories imports this module's T0
+
+    return factories.agent()
 
 
 @pytest.fixture
