@@ -1,4 +1,4 @@
-"""The product's own 404 and 500 pages under DEBUG too (README, "Running it").
+"""The product's own 404 and 500 pages under DEBUG too (README, "The inbox").
 
 With DEBUG on (`make run`), Django answers a 404 with its technical page, listing the URL
 patterns, and an exception with its yellow traceback page: a newcomer who follows a stale

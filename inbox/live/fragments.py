@@ -83,7 +83,8 @@ def counts_html(counts: TabCounts, *, version: int) -> str:
 
 def counts_event(counts: TabCounts, *, version: int) -> dict:
     """The tabs' counts of an unsearched list, from the table the database keeps by trigger:
-    pushed with every tick's rows, so the tabs follow every push (README, "Live updates")."""
+    pushed with every tick's rows, so the tabs follow every push (README, "What the page
+    keeps true while events stream in")."""
     return {
         "type": "counts.changed",
         "version": version,

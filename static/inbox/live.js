@@ -264,7 +264,7 @@
     swapIn(message);
   }
 
-  // --- The list stays still under the agent's hand (README, "Live updates"). While the
+  // --- The list stays still under the agent's hand (README, "What the page keeps true"). While the
   // pointer is on the list, or the list is scrolled down, a pushed row would move the rows
   // under it: the list's frames (rows, marked `live:row <id>`, and the tabs' counts, which
   // count them) wait, in order, and #list-updates says how many conversations changed.
