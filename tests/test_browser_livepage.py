@@ -176,3 +176,47 @@ def test_a_scrolled_list_holds_its_updates_until_back_at_the_top(page: Page, ser
     page.locator("#list-scroll").evaluate("el => { el.scrollTop = 0; }")
     expect(bar).to_be_hidden(timeout=LIVE)
     expect(page.locator("#conversation-list > li").first).to_have_id(f"conversation-{idents[0]}")
+
+
+@pytest.mark.parametrize("language", ["en", "pt-br"])
+def test_a_time_reads_the_same_on_a_load_an_htmx_answer_and_a_push(
+    page: Page, serve, agent_client, language
+):
+    server = serve()
+    viewed, other, pushed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for n, ident in enumerate((viewed, other)):
+        assert post(server.url, new_conversation(ident, ts=n)) == 201
+    assert post(server.url, new_message(viewed, ts=2)) == 201  # under the day's separator
+    log_in(page, server.url, agent_client)
+    page.context.add_cookies([{"name": "django_language", "value": language, "url": server.url}])
+    page.goto(f"{server.url}/conversations/{viewed}/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    assert post(server.url, new_message(viewed, ts=3, message_id=pushed)) == 201
+    bubble_time = page.locator(f"#message-{pushed} time")
+    expect(bubble_time).to_be_visible(timeout=LIVE)
+
+    def times() -> list[str]:
+        # The bubble's, the day separator's and the header's "Started" time.
+        return [
+            bubble_time.inner_text(),
+            page.locator("#messages .day-separator time").first.inner_text(),
+            page.locator("#conversation-header time").first.inner_text(),
+        ]
+
+    page.wait_for_timeout(300)  # the push's refetch-free render settles
+    by_push = times()
+    page.reload()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=LIVE)
+    assert times()[0] == by_push[0]
+    by_load = times()
+    # An htmx answer: another thread, then back to this one from the list.
+    page.locator(f"#conversation-{other} a").click()
+    expect(page.locator("#conversation-thread")).to_have_attribute(
+        "data-conversation-id", str(other)
+    )
+    page.locator(f"#conversation-{viewed} a").click()
+    expect(page.locator("#conversation-thread")).to_have_attribute(
+        "data-conversation-id", str(viewed)
+    )
+    page.wait_for_timeout(500)  # the socket follows and refetches what the page shows
+    assert times() == by_load

@@ -94,6 +94,8 @@
           if (current && replacement) {
             current.replaceWith(replacement);
             htmx.process(replacement);
+            // As for any swap: inbox.js renders its times with the page's one formatter.
+            replacement.dispatchEvent(new CustomEvent("inbox:refetched", { bubbles: true }));
           }
         });
       })
