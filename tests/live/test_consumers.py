@@ -607,6 +607,19 @@ def test_a_delivery_state_change_re_pushes_the_bubble_in_place(layer, session_co
         "data": {"id": str(message_id), "status": "READ"},
     }
 
+    async def scenario():
+        viewing = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await viewing.connect())[0]
+        assert (await sync_to_async(post_event)(status)).status_code == 200
+        seen = await received_all(viewing)
+        assert f'id="message-{message_id}"' in seen
+        assert "Promoção" in seen
+        assert (await sync_to_async(post_event)(status)).status_code == 200
+        assert await viewing.receive_nothing(timeout=0.5)
+        await viewing.disconnect()
+
+    run(scenario)
+
 
 def tab_counts(pushed: str) -> dict[str, str]:
     """The filter tabs' counts a push swaps in, by filter (the last push of each wins)."""
@@ -655,14 +668,6 @@ def test_a_new_message_updates_the_open_threads_header_count(layer, session_cook
     async def scenario():
         viewing = communicator(f"conversation={ident}", cookie=session_cookie)
         assert (await viewing.connect())[0]
-        assert (await sync_to_async(post_event)(status)).status_code == 200
-        seen = await received_all(viewing)
-        assert f'id="message-{message_id}"' in seen
-        assert "Promoção" in seen
-        assert (await sync_to_async(post_event)(status)).status_code == 200
-        assert await viewing.receive_nothing(timeout=0.5)
-
-
         assert (await sync_to_async(post_event)(new_message(ident))).status_code == 201
         seen = await received_all(viewing)
         header = re.search(r'<header id="conversation-header".*?</header>', seen, re.S)
