@@ -7,10 +7,10 @@ import time
 import uuid
 
 import pytest
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from inbox import db, services
+from inbox.management.commands.worker import draining_worker
 from inbox.models import Conversation, Delivery, Direction, Message, OutboundAttempt
 from inbox.services import ReplyRefused
 from tests.conftest import T0
@@ -48,16 +48,7 @@ def conversation():
 def deliver(message: Message, *, timeout: float = 10.0) -> Message:
     """Run the queue's jobs (a real django-tasks-db worker, in this process) until the reply
     is settled; the reply as stored then."""
-    worker = Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test",
-        excluded_queue_names=[],
-    )
+    worker = draining_worker(worker_id="test")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         worker.run()

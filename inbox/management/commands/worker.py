@@ -44,6 +44,21 @@ def stale_jobs_requeue() -> int:
     return count
 
 
+def draining_worker(*, worker_id: str) -> Worker:
+    """django-tasks-db's worker on the default queue, set to drain the ready jobs and return
+    (`run()`), so the caller decides how to wait between drains."""
+    return Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    )
+
+
 class Command(BaseCommand):
     help = "Run the delivery jobs of agents' replies (one worker; run several on PostgreSQL)."
 
@@ -75,17 +90,7 @@ class Command(BaseCommand):
 
         stale_jobs_requeue()
         threading.Thread(target=recover, name="stale-jobs", daemon=True).start()
-        worker = Worker(
-            queue_names=["default"],
-            interval=0,
-            # Drains the ready jobs, then returns: the loop below waits between drains.
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id=f"{socket.gethostname()}-{os.getpid()}"[:64],
-            excluded_queue_names=[],
-        )
+        worker = draining_worker(worker_id=f"{socket.gethostname()}-{os.getpid()}"[:64])
         # Its "starting"/"no more tasks" lines come with every drain; failures still show.
         logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         worker.configure_signals()
