@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 # The channel layer's messages the sender sends (inbox/live/publish.py), and the items a batch
 # holds: a frame to the page, or the end of the socket.
 PUSHED = {live.BATCH, live.SYNC}
-ITEMS = {"row.changed", "fragment", "session.ended", "session.check"}
+ITEMS = {"row.changed", "counts.changed", "fragment", "session.ended", "session.check"}
 # The frame that makes the page refetch its list and thread (static/inbox/live.js).
 RESYNC = "<!--live:resync-->"
 # Origins remembered per group: a process's count for a group starts over (a new origin)
@@ -266,6 +266,14 @@ class InboxConsumer(AsyncWebsocketConsumer):
         )
         await self.send(text_data=event["show"][self.language] if shown else event["hide"])
 
+    async def counts_changed(self, event: dict) -> None:
+        """The tabs' counts: the pushed ones for a plain list; a searching page's tabs count
+        its matches, read again for it (one query, capped like the page's)."""
+        if not self.list_state.q:
+            await self.send(text_data=event["html"])
+            return
+        await self.send(text_data=await _search_counts(self.list_state.q, event["version"]))
+
     async def fragment(self, event: dict) -> None:
         await self.send(text_data=event["html"][self.language])
 
@@ -304,6 +312,11 @@ def _session_expiry(session_key: str | None, user_id: object) -> float | None:
 @database_sync_to_async
 def _matches(conversation_id: UUID, query: str) -> bool:
     return selectors.conversation_matches(conversation_id=conversation_id, q=query)
+
+
+@database_sync_to_async
+def _search_counts(query: str, version: int) -> str:
+    return live.counts_html(selectors.conversation_counts(q=query), version=version)
 
 
 def _language(scope: dict) -> str:

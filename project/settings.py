@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The product's 404 and 500 pages under DEBUG too (README, "The inbox").
+    "inbox.error_pages.ProductErrorPagesMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer (the lockout page).
     "axes.middleware.AxesMiddleware",
 ]

@@ -12,6 +12,8 @@ from inbox.live.fragments import (
     MAX_FRAME_BYTES,
     REFETCH_MARKER,
     bubble_event,
+    counts_event,
+    counts_html,
     header_event,
     row_event,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "bubble_event",
     "conversation_changed",
     "conversation_group",
+    "counts_event",
+    "counts_html",
     "header_event",
     "listened",
     "message_added",

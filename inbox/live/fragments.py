@@ -18,8 +18,10 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from inbox.listing import STATUS_FILTERS
 from inbox.middleware import server_timezone
 from inbox.models import Conversation, Message
+from inbox.selectors import TabCounts
 
 TEMPLATE = "inbox/_pushed.html"
 
@@ -48,8 +50,12 @@ def row_event(
         "live_version": version,
         "to_top": to_top,
     }
-    # An HTML comment is not swapped; the page counts each as a new received message.
-    marker = "".join(f"<!--live:received {message_id}-->" for message_id in received)
+    # HTML comments are not swapped. `live:row` tells the page this frame moves the list
+    # (held while the agent's pointer is on it, live.js); each `live:received` is a new
+    # received message for the title's counter.
+    marker = f"<!--live:row {conversation.id}-->" + "".join(
+        f"<!--live:received {message_id}-->" for message_id in received
+    )
     show = {language: marker + row for language, row in _rendered("row", context).items()}
     with translation.override(settings.LANGUAGE_CODE):
         removed = render_to_string(f"{TEMPLATE}#removed", context).strip()
@@ -59,6 +65,30 @@ def row_event(
         "status": conversation.status,
         "show": show,
         "hide": marker + removed,
+    }
+
+
+def counts_html(counts: TabCounts, *, version: int) -> str:
+    """The filter tabs' counts, each swapped into its tab by id (`tab-count-<filter>`).
+
+    Numbers only, the same in every language. Marked `live:counts` so the page holds them
+    with the rows they count (live.js)."""
+    context = {
+        "tabs": [{"value": value, "count": counts.label(value)} for value in STATUS_FILTERS],
+        "live_version": version,
+    }
+    with translation.override(settings.LANGUAGE_CODE):
+        return "<!--live:counts-->" + render_to_string(f"{TEMPLATE}#counts", context).strip()
+
+
+def counts_event(counts: TabCounts, *, version: int) -> dict:
+    """The tabs' counts of an unsearched list, from the table the database keeps by trigger:
+    pushed with every tick's rows, so the tabs follow every push (README, "What the page
+    keeps true while events stream in")."""
+    return {
+        "type": "counts.changed",
+        "version": version,
+        "html": counts_html(counts, version=version),
     }
 
 
