@@ -10,6 +10,24 @@ class Direction(models.TextChoices):
     RECEIVED = "RECEIVED", "Received"
 
 
+class Contact(models.Model):
+    """Who a conversation is with (README, "Triage"): the provider's name for them, their phone.
+
+    The phone is E.164 (`inbox.phones`), so one number written two ways is one contact; it
+    is unique when known, and a later conversation from the same number reuses the contact.
+    """
+
+    name = models.CharField(max_length=200, blank=True)
+    # NULL, not "", when unknown: unique leaves NULLs out.
+    phone = models.CharField(max_length=16, null=True, blank=True, unique=True)
+    # The name folded (case and accents) for the search box, as the message index folds.
+    name_folded = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name or self.phone or f"contact {self.pk}"
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "OPEN", "Open"
@@ -20,6 +38,9 @@ class Conversation(models.Model):
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
 
     # Denormalised for the list, so it never has to aggregate messages: kept exact by the
     # services, which update them under the conversation's row lock.

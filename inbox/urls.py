@@ -31,6 +31,11 @@ urlpatterns = [
         actions.conversation_reopen,
         name="conversation-reopen",
     ),
+    path(
+        "conversations/<str:conversation_id>/contact/",
+        actions.contact_rename,
+        name="conversation-contact",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -257,6 +257,11 @@ WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 # Seconds an event may wait for its conversation before operators are warned about it.
 WEBHOOK_REORDER_WINDOW = env.int("WEBHOOK_REORDER_WINDOW", default=600)
 
+# Triage (README, "Triage"). The country a phone written without its +code is read in.
+CONTACT_PHONE_REGION = env.str("CONTACT_PHONE_REGION", default="BR")
+# Minutes a customer may wait for an answer before their row turns amber.
+WAITING_WARN_MINUTES = env.int("WAITING_WARN_MINUTES", default=15)
+
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.
 SHUTDOWN_TIMEOUT = env.float("SHUTDOWN_TIMEOUT", default=8.0)

@@ -58,7 +58,9 @@ def conversation_list_counted(*, status: str | None = None, q: str = "") -> Coun
 def _page(
     *, status: str | None, cursor: str | None, plan: search.Plan | None, page_size: int
 ) -> Page:
-    queryset: QuerySet[Conversation] = Conversation.objects.select_related("last_message")
+    queryset: QuerySet[Conversation] = Conversation.objects.select_related(
+        "last_message", "contact"
+    )
     if status is not None:
         queryset = queryset.filter(status=status)
     queryset = search.narrow(queryset, plan)
@@ -85,9 +87,15 @@ def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
 
 
 def conversation_get(*, conversation_id: UUID) -> Conversation | None:
-    return Conversation.objects.select_related("last_message").filter(pk=conversation_id).first()
+    return (
+        Conversation.objects.select_related("last_message", "contact")
+        .filter(pk=conversation_id)
+        .first()
+    )
 
 
 def conversations_get(*, conversation_ids: Iterable[UUID]) -> dict[UUID, Conversation]:
     """`conversation_get` for many at once, in one query: those that exist, by id."""
-    return Conversation.objects.select_related("last_message").in_bulk(list(conversation_ids))
+    return Conversation.objects.select_related("last_message", "contact").in_bulk(
+        list(conversation_ids)
+    )

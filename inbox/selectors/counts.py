@@ -90,7 +90,7 @@ def _search_counts_capped(terms: list[str]) -> TabCounts:
         if min(sampled.values()) >= limit:
             return _capped(sampled)
     table = Conversation._meta.db_table
-    condition, params = search.conversation_has_match_sql(terms, table)
+    condition, params = search.match_sql(search.Plan(terms=terms, broad=True), table)
     one_state = (
         f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" WHERE "{table}"."status" = %s '  # noqa: S608
         f"AND {condition} LIMIT %s) AS matched"

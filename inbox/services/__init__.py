@@ -10,6 +10,7 @@ Providers deliver out of order: a command for a conversation that does not exist
 held (`held.py`) and applied, in timestamp order, when its conversation is opened.
 """
 
+from inbox.services.contacts import contact_rename
 from inbox.services.conversations import (
     conversation_close,
     conversation_close_by_agent,
@@ -25,6 +26,7 @@ __all__ = [
     "Outcome",
     "Result",
     "command_apply",
+    "contact_rename",
     "conversation_close",
     "conversation_close_by_agent",
     "conversation_open",

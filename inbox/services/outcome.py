@@ -9,6 +9,7 @@ class Result(enum.StrEnum):
     CREATED = "created"
     CLOSED = "closed"
     REOPENED = "reopened"
+    UPDATED = "updated"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"

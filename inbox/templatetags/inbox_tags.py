@@ -13,6 +13,8 @@ from django.shortcuts import resolve_url
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
+from inbox import phones
+
 register = template.Library()
 
 
@@ -51,6 +53,24 @@ def local_day(value: datetime) -> str:
 def short_id(value: object) -> str:
     """The first block of a UUID: enough to tell conversations apart at a glance."""
     return str(value).split("-", 1)[0]
+
+
+@register.filter
+def phone_display(value: str | None) -> str:
+    """A contact's E.164 phone as people write it (`+55 11 91234-5678`)."""
+    return phones.phone_display(value) if value else ""
+
+
+@register.filter
+def initials(conversation: object) -> str:
+    """The avatar's letters: the contact's initials (first and last word), else the short id's
+    first two characters."""
+    contact = getattr(conversation, "contact", None)
+    words = [w for w in (contact.name if contact else "").split() if w[:1].isalnum()]
+    if words:
+        letters = words[0][0] + (words[-1][0] if len(words) > 1 else "")
+        return letters.upper()
+    return short_id(getattr(conversation, "id", conversation))[:2]
 
 
 # Full class names, so Tailwind (which scans this file) builds each of them.

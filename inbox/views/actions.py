@@ -1,4 +1,4 @@
-"""What agents do to a conversation from its page: close it, reopen it.
+"""What agents do to a conversation from its page: close it, reopen it, name its contact.
 
 Parse the id, call the service (which finds and locks the conversation itself, so a view
 does not look it up first), render the new state: the header, and the row's badge out of
@@ -39,4 +39,14 @@ def conversation_close(request: HttpRequest, conversation_id: str) -> HttpRespon
 def conversation_reopen(request: HttpRequest, conversation_id: str) -> HttpResponse:
     ident = conversation_id_or_404(conversation_id)
     outcome = services.conversation_reopen(conversation_id=ident, agent=request.user)
+    return _status_changed(request, outcome, ident)
+
+
+@require_POST
+@login_required
+def contact_rename(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    ident = conversation_id_or_404(conversation_id)
+    outcome = services.contact_rename(
+        conversation_id=ident, name=request.POST.get("name", ""), agent=request.user
+    )
     return _status_changed(request, outcome, ident)
