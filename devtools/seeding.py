@@ -117,6 +117,9 @@ def _batches(
                 message_id,
                 last_message_at,
                 contact_id,
+                # Alternating turns: the newest is the customer's when the count is odd, and
+                # then it is their only message since our last.
+                when if count % 2 else None,
             )
         )
         if len(batch.conversations) >= _CONVERSATIONS_PER_BATCH:
@@ -136,6 +139,7 @@ _CONVERSATION_COLUMNS = (
     "last_message_id",
     "last_message_at",
     "contact_id",
+    "waiting_since",
 )
 _CONTACT_COLUMNS = ("id", "name", "phone", "name_folded", "created_at")
 _MESSAGE_COLUMNS = ("id", "conversation_id", "direction", "content", "timestamp")

@@ -260,7 +260,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
-        shown = self.list_state.lists(event["status"]) and (
+        shown = self.list_state.lists(event["status"], waiting=event.get("waiting", False)) and (
             not self.list_state.q
             or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )

@@ -21,6 +21,10 @@ STATUS_FILTERS: dict[str, str | None] = {
     "all": None,
 }
 DEFAULT_STATUS = "open"
+# The list's orders (`?sort=`): newest activity first, or the open conversations whose
+# customer waits for us, longest-waiting first (README, "Triage").
+SORTS = ("activity", "waiting")
+DEFAULT_SORT = "activity"
 # The search box's maxlength: a longer query is cut, not refused.
 MAX_QUERY_LENGTH = 200
 
@@ -31,6 +35,7 @@ class ListState:
 
     status: str = DEFAULT_STATUS
     q: str = ""
+    sort: str = DEFAULT_SORT
 
     @classmethod
     def parse(cls, params: Mapping[str, object]) -> "ListState":
@@ -40,15 +45,24 @@ class ListState:
         if status not in STATUS_FILTERS:
             status = DEFAULT_STATUS
         q = str(params.get("q") or "").strip()[:MAX_QUERY_LENGTH]
-        return cls(status=status, q=q)
+        sort = str(params.get("sort") or DEFAULT_SORT)
+        if sort not in SORTS:
+            sort = DEFAULT_SORT
+        return cls(status=status, q=q, sort=sort)
 
     @property
     def conversation_status(self) -> str | None:
-        """The conversation state this list selects, or None for every state."""
+        """The conversation state this list selects, or None for every state. Only open
+        conversations wait for an answer, so the waiting order lists those."""
+        if self.sort == "waiting":
+            return Conversation.Status.OPEN
         return STATUS_FILTERS[self.status]
 
-    def lists(self, conversation_status: str) -> bool:
-        """Whether a conversation in this state belongs in the list, search aside."""
+    def lists(self, conversation_status: str, *, waiting: bool = False) -> bool:
+        """Whether a conversation in this state (and waiting or not) belongs in the list,
+        search aside."""
+        if self.sort == "waiting" and not waiting:
+            return False
         wanted = self.conversation_status
         return wanted is None or conversation_status == wanted
 
@@ -63,6 +77,8 @@ class ListState:
             params["status"] = self.status
         if self.q:
             params["q"] = self.q
+        if self.sort != DEFAULT_SORT:
+            params["sort"] = self.sort
         return urlencode(params)
 
     def url(self, path: str) -> str:

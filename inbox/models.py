@@ -50,6 +50,9 @@ class Conversation(models.Model):
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # While the newest message is the customer's: the time of their first message since our
+    # last one (README, "Triage"); None when we spoke last, or nobody spoke.
+    waiting_since = models.DateTimeField(null=True, blank=True)
 
     # Who changed the state from the inbox, and when: a close by the provider leaves
     # closed_by empty; a reopen clears closed_at (the conversation is open again) but keeps
@@ -69,6 +72,12 @@ class Conversation(models.Model):
                 fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
             ),
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
+            # `?sort=waiting`: the open, waiting ones, longest-waiting first, keyset by id.
+            models.Index(
+                fields=["waiting_since", "id"],
+                condition=models.Q(status="OPEN", waiting_since__isnull=False),
+                name="conversation_waiting",
+            ),
         ]
 
     def __str__(self) -> str:

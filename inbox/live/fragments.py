@@ -57,6 +57,7 @@ def row_event(
         "type": "row.changed",
         "conversation_id": str(conversation.id),
         "status": conversation.status,
+        "waiting": conversation.waiting_since is not None,
         "show": show,
         "hide": marker + removed,
     }

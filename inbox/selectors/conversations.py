@@ -34,6 +34,7 @@ def conversation_list(
     status: str | None = None,
     cursor: str | None = None,
     q: str = "",
+    sort: str = "activity",
     page_size: int = PAGE_SIZE,
 ) -> Page:
     """Conversations, newest activity first, one keyset page at a time.
@@ -41,22 +42,30 @@ def conversation_list(
     Keyset (not offset) paging keeps every page as cheap as the first, and a row that
     moves to the top while an agent scrolls is not shown twice on later pages. `q` keeps
     the conversations with a message containing all its words (accents and case ignored).
+    `sort="waiting"`: the open conversations waiting for us, longest-waiting first.
     """
-    return _page(status=status, cursor=cursor, plan=search.plan(q), page_size=page_size)
+    return _page(status=status, cursor=cursor, plan=search.plan(q), page_size=page_size, sort=sort)
 
 
-def conversation_list_counted(*, status: str | None = None, q: str = "") -> CountedPage:
+def conversation_list_counted(
+    *, status: str | None = None, q: str = "", sort: str = "activity"
+) -> CountedPage:
     """conversation_list's first page and conversation_counts, asking the index how to
     search only once for both."""
     plan = search.plan(q)
     return CountedPage(
-        page=_page(status=status, cursor=None, plan=plan, page_size=PAGE_SIZE),
+        page=_page(status=status, cursor=None, plan=plan, page_size=PAGE_SIZE, sort=sort),
         counts=counts_for_plan(plan),
     )
 
 
 def _page(
-    *, status: str | None, cursor: str | None, plan: search.Plan | None, page_size: int
+    *,
+    status: str | None,
+    cursor: str | None,
+    plan: search.Plan | None,
+    page_size: int,
+    sort: str = "activity",
 ) -> Page:
     queryset: QuerySet[Conversation] = Conversation.objects.select_related(
         "last_message", "contact"
@@ -64,6 +73,8 @@ def _page(
     if status is not None:
         queryset = queryset.filter(status=status)
     queryset = search.narrow(queryset, plan)
+    if sort == "waiting":
+        return _waiting_page(queryset, cursor=cursor, page_size=page_size)
     if cursor:
         when, ident = cursor_decode(cursor)
         queryset = queryset.filter(
@@ -74,6 +85,21 @@ def _page(
     if len(rows) > page_size:
         last = rows[page_size - 1]
         next_cursor = cursor_encode(last.last_activity_at, last.id)
+    return Page(conversations=rows[:page_size], next_cursor=next_cursor)
+
+
+def _waiting_page(queryset: QuerySet[Conversation], *, cursor: str | None, page_size: int) -> Page:
+    """The open conversations waiting for us, longest-waiting first: keyset on the partial
+    index `conversation_waiting`, as the default order is on its own."""
+    queryset = queryset.filter(status=Conversation.Status.OPEN, waiting_since__isnull=False)
+    if cursor:
+        when, ident = cursor_decode(cursor)
+        queryset = queryset.filter(Q(waiting_since__gt=when) | Q(waiting_since=when, id__gt=ident))
+    rows = list(queryset.order_by("waiting_since", "id")[: page_size + 1])
+    next_cursor = None
+    if len(rows) > page_size:
+        last = rows[page_size - 1]
+        next_cursor = cursor_encode(last.waiting_since, last.id)
     return Page(conversations=rows[:page_size], next_cursor=next_cursor)
 
 

@@ -19,6 +19,8 @@ class TabCounts:
     open: int
     closed: int
     capped: frozenset[str] = frozenset()
+    # Open conversations waiting for an answer (README, "Triage"); None while searching.
+    waiting: int | None = None
 
     @property
     def all(self) -> int:
@@ -66,9 +68,17 @@ def _count_by_state(queryset: QuerySet[Conversation]) -> dict[str, int]:
 def _all_counts() -> TabCounts:
     """Every conversation by state, from the table the database keeps by trigger
     (migration 0004_conversation_counts): two rows, whatever the number of conversations."""
+    # With the waiting ones, counted on their partial index (conversation_waiting), which
+    # holds only those: in the same query, so a page pays no extra round trip.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT status, n FROM inbox_conversation_count")
-        return TabCounts(**_by_state(cursor.fetchall()))
+        cursor.execute(
+            "SELECT status, n FROM inbox_conversation_count UNION ALL "
+            "SELECT 'WAITING', COUNT(*) FROM inbox_conversation "
+            "WHERE status = 'OPEN' AND waiting_since IS NOT NULL"
+        )
+        rows = cursor.fetchall()
+    waiting = next(n for status, n in rows if status == "WAITING")
+    return TabCounts(**_by_state(rows), waiting=waiting)
 
 
 def _capped(counts: dict[str, int]) -> TabCounts:

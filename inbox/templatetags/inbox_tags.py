@@ -31,6 +31,15 @@ def short_time(value: datetime | None) -> str:
     return formats.date_format(local, "SHORT_DATE_FORMAT")
 
 
+@register.simple_tag
+def waited(since: datetime) -> dict[str, object]:
+    """How long a customer has waited, in whole minutes, and whether past
+    WAITING_WARN_MINUTES (the row turns amber). As of rendering: a pushed row is rendered
+    when it changes, and a page load renders it again."""
+    minutes = max(0, int((timezone.now() - since).total_seconds() // 60))
+    return {"minutes": minutes, "warn": minutes >= settings.WAITING_WARN_MINUTES}
+
+
 @register.filter
 def day_label(value: datetime) -> str:
     """A thread's day separator: Today, Yesterday or the date."""

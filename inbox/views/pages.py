@@ -7,6 +7,7 @@ URL that reloads the same view (`HX-Push-Url`), so back, forward, reload and a p
 all land on what the agent saw.
 """
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -44,7 +45,9 @@ def render_page(
 
 def _list_context(state: ListState) -> dict[str, object]:
     """The list pane: the first page of rows and the tabs with their counts."""
-    listed = selectors.conversation_list_counted(status=state.conversation_status, q=state.q)
+    listed = selectors.conversation_list_counted(
+        status=state.conversation_status, q=state.q, sort=state.sort
+    )
     labels = {
         "open": pgettext("filter tab", "Open"),
         "closed": pgettext("filter tab", "Closed"),
@@ -60,7 +63,9 @@ def _list_context(state: ListState) -> dict[str, object]:
         }
         for value in STATUS_FILTERS
     ]
-    return {**_rows_context(state, listed.page), "tabs": tabs}
+    # The Open tab says how many of its customers wait for us (README, "Triage").
+    waiting = listed.counts.waiting if state.status == "open" else None
+    return {**_rows_context(state, listed.page), "tabs": tabs, "waiting": waiting}
 
 
 def _rows_context(state: ListState, page: selectors.Page) -> dict[str, object]:
@@ -69,6 +74,8 @@ def _rows_context(state: ListState, page: selectors.Page) -> dict[str, object]:
         "status": state.status,
         "q": state.q,
         "list_query": state.query,
+        "sort_waiting_query": replace(state, sort="waiting", status="open").query,
+        "sort_activity_query": replace(state, sort="activity").query,
         "conversations": page.conversations,
         "next_cursor": page.next_cursor,
     }
@@ -90,7 +97,7 @@ def index(request: HttpRequest) -> HttpResponse:
         # The next page of rows, as the agent scrolls (or a plain "More" link without JS).
         try:
             page = selectors.conversation_list(
-                status=state.conversation_status, cursor=cursor, q=state.q
+                status=state.conversation_status, cursor=cursor, q=state.q, sort=state.sort
             )
         except selectors.InvalidCursor:
             return render_page(request, "inbox/bad_request.html", {}, status=400)

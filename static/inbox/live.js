@@ -128,6 +128,7 @@
       type: "view",
       status: (list && list.getAttribute("data-live-status")) || "",
       q: (list && list.getAttribute("data-live-q")) || "",
+      sort: (list && list.getAttribute("data-live-sort")) || "",
       conversation: (thread && thread.getAttribute("data-conversation-id")) || "",
     });
   }
