@@ -89,6 +89,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         # The session is checked again when it expires, not per push: until then a logout,
         # a deleted session or a changed account is pushed to these groups (inbox/apps.py).
         self.user_id = user.pk
+        self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
         self.expires_at = await _session_expiry(self.session_key, self.user_id)
         if self.expires_at is None:
@@ -260,7 +261,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
-        shown = self.list_state.lists(event["status"], waiting=event.get("waiting", False)) and (
+        shown = self.list_state.lists(
+            event["status"],
+            waiting=event.get("waiting", False),
+            assignee=event.get("assignee", ""),
+            me=self.username,
+        ) and (
             not self.list_state.q
             or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )

@@ -42,6 +42,12 @@ class Conversation(models.Model):
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
 
+    # Whose it is (README, "Triage"); every change is also an Assignment row.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+
     # Denormalised for the list, so it never has to aggregate messages: kept exact by the
     # services, which update them under the conversation's row lock.
     last_activity_at = models.DateTimeField()
@@ -72,6 +78,11 @@ class Conversation(models.Model):
                 fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
             ),
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
+            # Mine, Unassigned and `?assignee=`: one agent's (or nobody's) by activity.
+            models.Index(
+                fields=["assignee", "status", "-last_activity_at", "-id"],
+                name="conversation_assignee",
+            ),
             # `?sort=waiting`: the open, waiting ones, longest-waiting first, keyset by id.
             models.Index(
                 fields=["waiting_since", "id"],
@@ -82,6 +93,29 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class Assignment(models.Model):
+    """One change of a conversation's assignee: to whom (None: unassigned), by whom, when."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="assignments"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "at"], name="assignment_conversation")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.conversation_id} to {self.assignee_id or 'nobody'} at {self.at:%Y-%m-%d %H:%M}"
+        )
 
 
 class Message(models.Model):

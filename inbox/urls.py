@@ -36,6 +36,11 @@ urlpatterns = [
         actions.contact_rename,
         name="conversation-contact",
     ),
+    path(
+        "conversations/<str:conversation_id>/assign/",
+        actions.conversation_assign,
+        name="conversation-assign",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -58,6 +58,7 @@ def row_event(
         "conversation_id": str(conversation.id),
         "status": conversation.status,
         "waiting": conversation.waiting_since is not None,
+        "assignee": conversation.assignee.get_username() if conversation.assignee else "",
         "show": show,
         "hide": marker + removed,
     }

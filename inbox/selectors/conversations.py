@@ -35,6 +35,7 @@ def conversation_list(
     cursor: str | None = None,
     q: str = "",
     sort: str = "activity",
+    assignee: str | None = None,
     page_size: int = PAGE_SIZE,
 ) -> Page:
     """Conversations, newest activity first, one keyset page at a time.
@@ -48,14 +49,26 @@ def conversation_list(
 
 
 def conversation_list_counted(
-    *, status: str | None = None, q: str = "", sort: str = "activity"
+    *,
+    status: str | None = None,
+    q: str = "",
+    sort: str = "activity",
+    assignee: str | None = None,
+    agent_id: int | None = None,
 ) -> CountedPage:
     """conversation_list's first page and conversation_counts, asking the index how to
     search only once for both."""
     plan = search.plan(q)
     return CountedPage(
-        page=_page(status=status, cursor=None, plan=plan, page_size=PAGE_SIZE, sort=sort),
-        counts=counts_for_plan(plan),
+        page=_page(
+            status=status,
+            cursor=None,
+            plan=plan,
+            page_size=PAGE_SIZE,
+            sort=sort,
+            assignee=assignee,
+        ),
+        counts=counts_for_plan(plan, agent_id=agent_id),
     )
 
 
@@ -66,12 +79,17 @@ def _page(
     plan: search.Plan | None,
     page_size: int,
     sort: str = "activity",
+    assignee: str | None = None,
 ) -> Page:
     queryset: QuerySet[Conversation] = Conversation.objects.select_related(
-        "last_message", "contact"
+        "last_message", "contact", "assignee"
     )
     if status is not None:
         queryset = queryset.filter(status=status)
+    if assignee == "":
+        queryset = queryset.filter(assignee__isnull=True)
+    elif assignee is not None:
+        queryset = queryset.filter(assignee__username=assignee)
     queryset = search.narrow(queryset, plan)
     if sort == "waiting":
         return _waiting_page(queryset, cursor=cursor, page_size=page_size)
@@ -114,7 +132,7 @@ def conversation_matches(*, conversation_id: UUID, q: str) -> bool:
 
 def conversation_get(*, conversation_id: UUID) -> Conversation | None:
     return (
-        Conversation.objects.select_related("last_message", "contact")
+        Conversation.objects.select_related("last_message", "contact", "assignee")
         .filter(pk=conversation_id)
         .first()
     )
@@ -122,6 +140,6 @@ def conversation_get(*, conversation_id: UUID) -> Conversation | None:
 
 def conversations_get(*, conversation_ids: Iterable[UUID]) -> dict[UUID, Conversation]:
     """`conversation_get` for many at once, in one query: those that exist, by id."""
-    return Conversation.objects.select_related("last_message", "contact").in_bulk(
+    return Conversation.objects.select_related("last_message", "contact", "assignee").in_bulk(
         list(conversation_ids)
     )

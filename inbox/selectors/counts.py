@@ -19,8 +19,11 @@ class TabCounts:
     open: int
     closed: int
     capped: frozenset[str] = frozenset()
-    # Open conversations waiting for an answer (README, "Triage"); None while searching.
+    # Open conversations waiting for an answer, the agent's own open ones and nobody's
+    # (README, "Triage"); None while searching.
     waiting: int | None = None
+    mine: int | None = None
+    unassigned: int | None = None
 
     @property
     def all(self) -> int:
@@ -28,6 +31,8 @@ class TabCounts:
 
     def label(self, tab: str) -> str:
         count = getattr(self, tab)
+        if count is None:
+            return ""
         capped = tab in self.capped or (tab == "all" and bool(self.capped))
         return f"{count}+" if capped else str(count)
 
@@ -37,16 +42,17 @@ class TabCounts:
 SEARCH_COUNT_LIMIT = 100
 
 
-def conversation_counts(*, q: str = "") -> TabCounts:
+def conversation_counts(*, q: str = "", agent_id: int | None = None) -> TabCounts:
     """How many conversations each filter tab holds, in one aggregate query (a search for a
-    common word on SQLite may read a sample of its newest matches first)."""
-    return counts_for_plan(search.plan(q))
+    common word on SQLite may read a sample of its newest matches first); Mine is agent
+    `agent_id`'s."""
+    return counts_for_plan(search.plan(q), agent_id=agent_id)
 
 
-def counts_for_plan(plan: search.Plan | None) -> TabCounts:
+def counts_for_plan(plan: search.Plan | None, *, agent_id: int | None = None) -> TabCounts:
     """conversation_counts for a search already planned (by conversation_list_counted)."""
     if plan is None:
-        return _all_counts()
+        return _all_counts(agent_id)
     if plan.broad:
         return _search_counts_capped(plan.terms)
     return _capped(_count_by_state(search.narrow(Conversation.objects.all(), plan)))
@@ -65,20 +71,30 @@ def _count_by_state(queryset: QuerySet[Conversation]) -> dict[str, int]:
     return _by_state(queryset.order_by().values_list("status").annotate(n=Count("*")))
 
 
-def _all_counts() -> TabCounts:
+def _all_counts(agent_id: int | None) -> TabCounts:
     """Every conversation by state, from the table the database keeps by trigger
     (migration 0004_conversation_counts): two rows, whatever the number of conversations."""
     # With the waiting ones, counted on their partial index (conversation_waiting), which
     # holds only those: in the same query, so a page pays no extra round trip.
+    # Mine and Unassigned from inbox_assignee_count, kept by trigger too (0009_triage;
+    # assignee 0 is nobody).
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT status, n FROM inbox_conversation_count UNION ALL "
             "SELECT 'WAITING', COUNT(*) FROM inbox_conversation "
-            "WHERE status = 'OPEN' AND waiting_since IS NOT NULL"
+            "WHERE status = 'OPEN' AND waiting_since IS NOT NULL UNION ALL "
+            "SELECT 'MINE', n FROM inbox_assignee_count WHERE assignee_id = %s UNION ALL "
+            "SELECT 'NOBODY', n FROM inbox_assignee_count WHERE assignee_id = 0",
+            [agent_id or -1],
         )
         rows = cursor.fetchall()
-    waiting = next(n for status, n in rows if status == "WAITING")
-    return TabCounts(**_by_state(rows), waiting=waiting)
+    extra = {status: n for status, n in rows if status in ("WAITING", "MINE", "NOBODY")}
+    return TabCounts(
+        **_by_state(rows),
+        waiting=extra["WAITING"],
+        mine=extra.get("MINE", 0),
+        unassigned=extra.get("NOBODY", 0),
+    )
 
 
 def _capped(counts: dict[str, int]) -> TabCounts:
