@@ -143,6 +143,10 @@ class Guard:
         """How many requests are partly received: started headers, or a body under way."""
         return sum(1 for channel in self.waiting if channel.started) + len(self.bodies)
 
+    def flushing(self) -> int:
+        """How many connections still hold answer bytes not yet handed to the kernel."""
+        return sum(1 for channel in list(self.channels) if channel.flushing())
+
     def drain(self) -> None:
         """Close idle keep-alive connections; every other one closes after its request."""
         self.draining = True
@@ -287,6 +291,15 @@ class GuardedChannel(http.HTTPChannel):
         with contextlib.suppress(OSError):
             transport.getHandle().send(answer)
         transport.connectionLost(Failure(ConnectionDone()))
+
+    def flushing(self) -> bool:
+        transport = self.transport
+        if transport is None or not getattr(transport, "connected", False):
+            return False
+        # Twisted's FileDescriptor keeps unsent bytes in these two until doWrite runs.
+        return bool(
+            getattr(transport, "dataBuffer", b"") or getattr(transport, "_tempDataBuffer", [])
+        )
 
     def drain(self) -> None:
         if self.refused or self.transport is None:

@@ -15,8 +15,9 @@ Here SIGTERM (or SIGINT) instead drains, as a proxy does:
 3. closes every idle keep-alive connection, and marks every other one to close after its
    current request, whose answer says `Connection: close`: a client that keeps its
    connection open cannot keep the server serving;
-4. waits for every request in flight (and any partly received), and every socket's
-   disconnect handler, to finish, up to `SHUTDOWN_TIMEOUT` seconds;
+4. waits for every request in flight (and any partly received), every answer to leave
+   Twisted's buffers, and every socket's disconnect handler, to finish, up to
+   `SHUTDOWN_TIMEOUT` seconds;
 5. then stops, with exit status 0. A second signal stops at once. If a request is still
    being handled past the timeout, the process exits 1 without joining the stuck threads
    rather than hang; one that was never completely received is simply dropped.
@@ -166,7 +167,12 @@ def _graceful_server_class() -> type:
             busy = self._busy()
             # A request partly received is waited for (its headers and body are under their
             # own timeouts), but one never completely read is no harm to drop at the end.
-            if (busy or self.guard.receiving()) and time.monotonic() < self.deadline:
+            # An answer handed to Twisted is still in its buffer until the next reactor step
+            # writes it, and stopping the reactor drops every buffer unsent: a webhook stored
+            # and answered on our side but never on the provider's (seen in CI under load).
+            if (
+                busy or self.guard.receiving() or self.guard.flushing()
+            ) and time.monotonic() < self.deadline:
                 reactor.callLater(0.05, self._stop_when_idle)
                 return
             if busy:
