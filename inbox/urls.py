@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from inbox import api, health, intake
-from inbox.views import actions, pages
+from inbox.views import actions, media, pages
 
 app_name = "inbox"
 
@@ -41,7 +41,18 @@ urlpatterns = [
         actions.message_retry,
         name="message-retry",
     ),
+    path(
+        "conversations/<str:conversation_id>/templates/",
+        actions.message_template,
+        name="message-template",
+    ),
+    path(
+        "conversations/<str:conversation_id>/messages/<str:message_id>/media/",
+        media.message_media,
+        name="message-media",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
+    path("webhook/whatsapp/", intake.whatsapp_webhook, name="webhook-whatsapp"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),
