@@ -7,6 +7,7 @@ where a file of `media` is (Meta's "Retrieve media URL" answer), and `GET /files
 serves its bytes; `media_failures` makes the next N file or lookup requests answer 500.
 """
 
+import contextlib
 import itertools
 import json
 import threading
@@ -35,6 +36,8 @@ class StubGraph:
     media_failures: int = 0
     # Declared file_size for the lookup; None: the true size.
     declared_sizes: dict[str, int] = field(default_factory=dict)
+    # Files served with no Content-Length (the body ends when the connection closes).
+    undeclared: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.sent: list[Sent] = []
@@ -89,6 +92,16 @@ class StubGraph:
                 parts = self.path.strip("/").split("/")
                 if parts[0] == "files" and len(parts) == 2 and parts[1] in stub.media:
                     mime, data = stub.media[parts[1]]
+                    if parts[1] in stub.undeclared:
+                        self.send_response(200)
+                        self.send_header("Content-Type", mime)
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        self.close_connection = True
+                        # The client may stop reading at its limit.
+                        with contextlib.suppress(OSError):
+                            self.wfile.write(data)
+                        return None
                     return self._answer(200, data, mime)
                 if len(parts) == 2 and parts[1] in stub.media:
                     mime, data = stub.media[parts[1]]
