@@ -1,7 +1,6 @@
 """The WhatsApp webhook end to end (README, "Connect WhatsApp"): Meta's documented payloads
 posted, signed, to /webhook/whatsapp/, and what an agent then sees stored."""
 
-
 import pytest
 from django.test import Client
 
