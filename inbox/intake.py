@@ -239,18 +239,21 @@ def _whatsapp_deliver(body: bytes) -> JsonResponse:
             errors=[{"field": e.field, "message": e.message} for e in exc.errors],
         )
     answers = []
-    # One transaction for the body and its log line: a store that fails midway leaves
-    # nothing, and Meta's retry of the whole body starts clean (each item is idempotent).
-    with db.write(savepoint=True):
-        for item in items:
-            if item.command is None:
-                answers.append({"item": item.where, "result": "ignored", "detail": item.note})
-                continue
+    # One transaction per item, then the log line: a transaction holding every customer's
+    # locks of a batch could deadlock with another batch naming them in another order (on
+    # PostgreSQL). A store that fails midway answers 503 (unless_store_unavailable); Meta's
+    # retry redoes the body, and the items already stored are duplicates by their wamids.
+    for item in items:
+        if item.command is None:
+            answers.append({"item": item.where, "result": "ignored", "detail": item.note})
+            continue
+        with db.write():
             outcome = command_apply(command=item.command)
-            answers.append(
-                {"item": item.where, "result": str(outcome.result), "detail": outcome.detail}
-            )
-        first = next((i.command.wamid for i in items if i.command is not None), None)
+        answers.append(
+            {"item": item.where, "result": str(outcome.result), "detail": outcome.detail}
+        )
+    first = next((i.command.wamid for i in items if i.command is not None), None)
+    with db.write(atomic=False):
         _whatsapp_log(
             body,
             len(items),

@@ -190,14 +190,14 @@ def _attempt_record(*, message: Message, since: datetime, answer: Answer, durati
             error=error_cut(answer.error) or "",
             duration_ms=duration_ms,
         )
-        if outcome == "sent":
+        if outcome == "sent" and answer.wamid:
+            # SENT, the wamid and the statuses WhatsApp sent before this commit, in that order
+            # and under the wamid's lock first (the webhook's order: no deadlock).
+            whatsapp_reply_sent(message_id=message.id, wamid=answer.wamid)
+        elif outcome == "sent":
             message_delivery_set(
                 message_id=message.id, delivery=Delivery.SENT, only_from=Delivery.PENDING
             )
-            if answer.wamid:
-                # After SENT, so a status WhatsApp sent before this commit (held for the
-                # wamid) moves it on from there.
-                whatsapp_reply_sent(message_id=message.id, wamid=answer.wamid)
         elif outcome == "failed":
             message_delivery_set(
                 message_id=message.id,

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from inbox import db
 from inbox.commands import command_load
-from inbox.models import Conversation, Direction, HeldEvent, Message
+from inbox.models import Conversation, Delivery, Direction, HeldEvent, Message
 from inbox.services.conversations import conversation_open
 from inbox.services.delivery import (
     HELD_STATUS,
@@ -51,7 +51,7 @@ def contact_note(*, conversation_id: uuid.UUID, wa_id: str, name: str) -> None:
     contact (a later name replaces an earlier one). The one place the channel touches
     contacts, inside the caller's transaction."""
     # Until the Contact model (issue #14) is on this branch, the wa_id on the conversation
-    # is all there is to keep.
+    # is all there is to keep. A blank name (an envelope without contacts[]) says nothing.
     return None
 
 
@@ -128,11 +128,17 @@ def whatsapp_status_apply(
 
 
 def whatsapp_reply_sent(*, message_id: uuid.UUID, wamid: str) -> int:
-    """Record the wamid Graph gave a reply and apply the statuses that came before it.
-    Inside the caller's transaction (the worker's attempt record)."""
+    """Graph took a reply: SENT, the wamid it gave recorded, then the statuses that came
+    before it applied. Inside the caller's transaction (the worker's attempt record).
+
+    The wamid's key is taken before the conversation's row, as `whatsapp_status_apply`
+    takes them, so a status arriving at this moment waits instead of deadlocking."""
     held_id = whatsapp_message_id(wamid)
     with db.write():
         db.key_lock(held_id)
+        message_delivery_set(
+            message_id=message_id, delivery=Delivery.SENT, only_from=Delivery.PENDING
+        )
         Message.objects.filter(pk=message_id).update(channel=CHANNEL, provider_message_id=wamid)
         rows = list(
             HeldEvent.objects.select_for_update().filter(
