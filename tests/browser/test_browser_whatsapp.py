@@ -12,15 +12,17 @@ import http.client
 import json
 import random
 import uuid
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from devtools.whatsapp import DEMO_IMAGE, DEMO_MEDIA_ID, DemoGraph
-from inbox.models import Conversation
+from inbox.models import Conversation, WhatsAppTemplate
 from tests import whatsapp_payloads as wa
 from tests.browser.test_browser_live import log_in
 from tests.browser.test_browser_replies import LIVE
@@ -153,3 +155,54 @@ def test_a_whatsapp_customer_is_answered_and_the_ticks_turn(
         context.close()
     finally:
         graph.stop()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_after_the_window_the_agent_sends_a_template_from_the_composer(
+    browser, live_server, agent, settings, width, height
+):
+    settings.WHATSAPP_APP_SECRET = wa.APP_SECRET
+    settings.WHATSAPP_ACCESS_TOKEN = TOKEN
+    settings.WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+    settings.WHATSAPP_GRAPH_URL = "http://127.0.0.1:9"  # nothing is delivered here
+    WhatsAppTemplate.objects.create(
+        name="follow_up",
+        language="pt_BR",
+        body="Olá {{1}}, ainda precisa de ajuda?",
+        parameters="Nome",
+    )
+    two_days_ago = wa.ts(timezone.now() - timedelta(days=2))
+    raw = json.dumps(wa.text("wamid.OLD", "Vocês abrem sábado?", at=two_days_ago)).encode()
+    Client().post(
+        "/webhook/whatsapp/",
+        raw,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=wa.sign(raw),
+    )
+    conversation = Conversation.objects.get()
+
+    context = browser.new_context(locale="en-US", viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "ana")
+    page.fill("input[name=password]", "s3cret-pass-word")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/conversations/{conversation.id}/")
+    expect(page.locator("#reply-content")).to_be_disabled()
+    expect(page.locator("#reply-help")).to_contain_text("24-hour window has closed")
+    expect(page.locator("#whatsapp-window")).to_have_attribute("data-window", "closed")
+    results = Axe().run(page)
+    blocking = [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+    assert not blocking, blocking
+
+    page.get_by_label("Nome").fill("Sheena")
+    page.get_by_role("button", name="Send template follow_up").click()
+    sent = page.locator("#messages > li[data-direction=SENT]")
+    expect(sent).to_have_count(1, timeout=LIVE)
+    expect(sent).to_contain_text("Olá Sheena, ainda precisa de ajuda?")
+    expect(sent.locator("[data-kind=template]")).to_have_count(1)
+    context.close()
