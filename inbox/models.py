@@ -35,6 +35,9 @@ class Conversation(models.Model):
     # Brazilian mobile's wa_id can lack the ninth digit), so a reply reaches the same chat.
     channel = models.CharField(max_length=16, default="generic", db_default="generic")
     wa_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    # The customer's WhatsApp profile name as WhatsApp last gave it: a new one renames the
+    # contact, the same one again does not (an agent's correction stands).
+    wa_name = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     # Denormalised for the list, so it never has to aggregate messages: kept exact by the
     # services, which update them under the conversation's row lock.

@@ -50,9 +50,9 @@ def contact_note(*, conversation_id: uuid.UUID, wa_id: str, name: str) -> None:
     """Who the customer is: their wa_id and WhatsApp profile name on the conversation's
     contact (a later name replaces an earlier one). The one place the channel touches
     contacts, inside the caller's transaction."""
-    # Until the Contact model (issue #14) is on this branch, the wa_id on the conversation
-    # is all there is to keep. A blank name (an envelope without contacts[]) says nothing.
-    return None
+    if not name:
+        return  # an envelope without contacts[] says nothing about the name
+    Conversation.objects.filter(pk=conversation_id).exclude(wa_name=name).update(wa_name=name)
 
 
 def whatsapp_message_receive(
