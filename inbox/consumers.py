@@ -32,14 +32,14 @@ from django.http import HttpRequest, QueryDict
 from django.utils import translation
 
 from inbox import live, selectors
-from inbox.listing import ListState
+from inbox.listing import STATUS_FILTERS, ListState
 
 logger = logging.getLogger(__name__)
 
 # The channel layer's messages the sender sends (inbox/live/publish.py), and the items a batch
 # holds: a frame to the page, or the end of the socket.
 PUSHED = {live.BATCH, live.SYNC}
-ITEMS = {"row.changed", "fragment", "session.ended", "session.check"}
+ITEMS = {"row.changed", "counts.changed", "fragment", "session.ended", "session.check"}
 # The frame that makes the page refetch its list and thread (static/inbox/live.js).
 RESYNC = "<!--live:resync-->"
 # Origins remembered per group: a process's count for a group starts over (a new origin)
@@ -89,6 +89,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         # The session is checked again when it expires, not per push: until then a logout,
         # a deleted session or a changed account is pushed to these groups (inbox/apps.py).
         self.user_id = user.pk
+        self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
         self.expires_at = await _session_expiry(self.session_key, self.user_id)
         if self.expires_at is None:
@@ -260,11 +261,26 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
-        shown = self.list_state.lists(event["status"]) and (
+        shown = self.list_state.lists(
+            event["status"],
+            waiting=event.get("waiting", False),
+            assignee=event.get("assignee", ""),
+            me=self.username,
+        ) and (
             not self.list_state.q
             or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )
         await self.send(text_data=event["show"][self.language] if shown else event["hide"])
+
+    async def counts_changed(self, event: dict) -> None:
+        """The tabs' counts: the pushed ones for a plain list; a searching page's tabs count
+        its matches, read again for it (one query, capped like the page's)."""
+        if not self.list_state.q:
+            mine = event.get("mine", {}).get(str(self.user_id), 0)
+            own = live.count_html("mine", mine, version=event["version"])
+            await self.send(text_data=event["html"] + own)
+            return
+        await self.send(text_data=await _search_counts(self.list_state.q, event["version"]))
 
     async def fragment(self, event: dict) -> None:
         await self.send(text_data=event["html"][self.language])
@@ -304,6 +320,13 @@ def _session_expiry(session_key: str | None, user_id: object) -> float | None:
 @database_sync_to_async
 def _matches(conversation_id: UUID, query: str) -> bool:
     return selectors.conversation_matches(conversation_id=conversation_id, q=query)
+
+
+@database_sync_to_async
+def _search_counts(query: str, version: int) -> str:
+    # The states' tabs only: a search counts those, and leaves the others as the page has them.
+    counts = selectors.conversation_counts(q=query)
+    return live.counts_html(counts, version=version, tabs=STATUS_FILTERS)
 
 
 def _language(scope: dict) -> str:

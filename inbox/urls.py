@@ -51,6 +51,16 @@ urlpatterns = [
         media.message_media,
         name="message-media",
     ),
+    path(
+        "conversations/<str:conversation_id>/contact/",
+        actions.contact_rename,
+        name="conversation-contact",
+    ),
+    path(
+        "conversations/<str:conversation_id>/assign/",
+        actions.conversation_assign,
+        name="conversation-assign",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("webhook/whatsapp/", intake.whatsapp_webhook, name="webhook-whatsapp"),
     path("healthz", health.healthz, name="healthz"),

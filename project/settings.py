@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The product's 404 and 500 pages under DEBUG too (README, "The inbox").
+    "inbox.error_pages.ProductErrorPagesMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer (the lockout page).
     "axes.middleware.AxesMiddleware",
 ]
@@ -291,6 +293,10 @@ TASKS = {
         "BACKEND": "django_tasks_db.DatabaseBackend",
     }
 }
+# Triage (README, "Triage"). The country a phone written without its +code is read in.
+CONTACT_PHONE_REGION = env.str("CONTACT_PHONE_REGION", default="BR")
+# Minutes a customer may wait for an answer before their row turns amber.
+WAITING_WARN_MINUTES = env.int("WAITING_WARN_MINUTES", default=15)
 
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.

@@ -69,7 +69,7 @@ from django.db import connections, transaction
 
 from inbox import selectors
 from inbox.channel_layer import InboxChannelLayer
-from inbox.live.fragments import bubble_event, header_event, row_event
+from inbox.live.fragments import bubble_event, counts_event, header_event, row_event
 from inbox.live.groups import (
     AGENTS_GROUP,
     conversation_group,
@@ -100,6 +100,9 @@ class Change:
     """A write to push once committed: what `render` turns into fragments, in the sender."""
 
     CONVERSATION: ClassVar[str] = "conversation"
+    # A change that is not activity (a contact renamed, an assignment): the row is updated
+    # where it is, not moved to the top.
+    DETAILS: ClassVar[str] = "details"
     MESSAGE: ClassVar[str] = "message"
     SESSION: ClassVar[str] = "session"
     ACCOUNT: ClassVar[str] = "account"
@@ -127,6 +130,19 @@ def conversation_changed(conversation_id: UUID) -> None:
     publish(
         Change(
             kind=Change.CONVERSATION,
+            groups=(AGENTS_GROUP, conversation_group(conversation_id)),
+            conversation_id=conversation_id,
+            version=_version(),
+        )
+    )
+
+
+def conversation_updated(conversation_id: UUID) -> None:
+    """Push a conversation's row and header for a change that is not activity: the row
+    stays in its place in the list (README, "Triage")."""
+    publish(
+        Change(
+            kind=Change.DETAILS,
             groups=(AGENTS_GROUP, conversation_group(conversation_id)),
             conversation_id=conversation_id,
             version=_version(),
@@ -206,9 +222,11 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
     """The messages for a tick's changes, by group, for the groups with a socket.
 
     Coalesced: a conversation that changed several times in the tick gets one row and one
-    header, read once from the committed state (newer than any of the changes), with the
-    newest version and every received message's marker. Each bubble is its own. Thread
-    groups come first, so a thread's viewer gets the bubble before the row that counts it.
+    header (a new message changes the header's count too), read once from the committed
+    state (newer than any of the changes), with the newest version and every received
+    message's marker. Each bubble is its own. Thread groups come first, so a thread's viewer
+    gets the bubble before the row that counts it. The agents' group gets the tabs' counts
+    once per tick, after its rows.
     """
     changes = [change for job in jobs for change in job]
     wanted = [c for c in changes if any(group in audience for group in c.groups)]
@@ -240,13 +258,16 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
         thread = conversation_group(conversation.id)
         if message is not None and thread in audience:
             threads.setdefault(thread, []).append(bubble_event(message, version=change.version))
-        if change.kind == Change.CONVERSATION and thread in audience:
+        # Every change, a message too: the header counts the messages, and the page hides
+        # its "no messages yet" by what the thread holds, so all follow the same push.
+        if thread in audience:
             headers[conversation.id] = max(headers.get(conversation.id, 0), change.version)
         if AGENTS_GROUP in audience:
             row = rows.pop(conversation.id, {"version": 0, "to_top": False, "received": []})
             row["version"] = max(row["version"], change.version)
             row["to_top"] = row["to_top"] or (
-                change.kind == Change.CONVERSATION or conversation.last_message_id == message.id
+                change.kind == Change.CONVERSATION
+                or (message is not None and conversation.last_message_id == message.id)
             )
             if message is not None and message.direction == "RECEIVED":
                 row["received"].append(message.id)
@@ -262,6 +283,9 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
             row_event(conversations[conversation_id], **row)
             for conversation_id, row in rows.items()
         ]
+        # After the rows, read after them: the tabs count at least what the rows show.
+        version = max(row["version"] for row in rows.values())
+        out[AGENTS_GROUP].append(counts_event(selectors.conversation_counts(), version=version))
     out.update(sessions)
     return out
 

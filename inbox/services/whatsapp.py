@@ -17,9 +17,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from inbox import db
+from inbox import db, live
 from inbox.commands import command_load
 from inbox.models import Conversation, Delivery, Direction, HeldEvent, Message
+from inbox.phones import InvalidPhone, phone_normalise
+from inbox.services.contacts import contact_for, name_fold
 from inbox.services.conversations import conversation_open
 from inbox.services.delivery import (
     HELD_STATUS,
@@ -47,12 +49,52 @@ def _customer_lock(wa_id: str) -> None:
 
 
 def contact_note(*, conversation_id: uuid.UUID, wa_id: str, name: str) -> None:
-    """Who the customer is: their wa_id and WhatsApp profile name on the conversation's
-    contact (a later name replaces an earlier one). The one place the channel touches
-    contacts, inside the caller's transaction."""
-    if not name:
-        return  # an envelope without contacts[] says nothing about the name
-    Conversation.objects.filter(pk=conversation_id).exclude(wa_name=name).update(wa_name=name)
+    """Who the customer is (README, "Connect WhatsApp"): the conversation's contact, the
+    one of their number (E.164 from the wa_id) when there is one, else a new one. The one
+    place the channel touches contacts, inside the caller's transaction.
+
+    WhatsApp's profile name fills a contact without one; a *new* profile name (another than
+    the one WhatsApp last gave for this conversation) renames the contact, while the same
+    one delivered again does not, so an agent's correction stands until the customer
+    changes their WhatsApp name."""
+    conversation = Conversation.objects.select_related("contact").filter(pk=conversation_id).first()
+    if conversation is None:
+        return
+    contact = conversation.contact
+    if contact is None:
+        contact = contact_for(name=name, phone=_phone(wa_id))
+        if contact is None:
+            return
+        conversation.contact = contact
+        conversation.save(update_fields=["contact"])
+        live.conversation_updated(conversation.id)
+    if not name or name == conversation.wa_name:
+        return
+    # What WhatsApp called them last: in this conversation, or the contact's previous one.
+    last = conversation.wa_name or (
+        Conversation.objects.filter(contact=contact)
+        .exclude(pk=conversation.pk)
+        .exclude(wa_name="")
+        .order_by("-created_at")
+        .values_list("wa_name", flat=True)
+        .first()
+    )
+    conversation.wa_name = name
+    conversation.save(update_fields=["wa_name"])
+    if name != last and contact.name != name:
+        contact.name, contact.name_folded = name, name_fold(name)
+        contact.save(update_fields=["name", "name_folded"])
+        for ident in Conversation.objects.filter(contact=contact).values_list("id", flat=True):
+            live.conversation_updated(ident)
+
+
+def _phone(wa_id: str) -> str | None:
+    """The customer's number in E.164 from their wa_id (digits with the country code), or
+    None when it is not a valid number (the contact then has a name and no phone)."""
+    try:
+        return phone_normalise(f"+{wa_id}")
+    except InvalidPhone:
+        return None
 
 
 def whatsapp_message_receive(
@@ -88,7 +130,12 @@ def whatsapp_message_receive(
         if conversation_id is None:
             conversation_id = whatsapp_conversation_id(wamid)
             if not Conversation.objects.filter(pk=conversation_id).exists():
-                conversation_open(conversation_id=conversation_id, timestamp=timestamp)
+                conversation_open(
+                    conversation_id=conversation_id,
+                    timestamp=timestamp,
+                    contact_name=contact_name,
+                    contact_phone=_phone(wa_id),
+                )
                 Conversation.objects.filter(pk=conversation_id).update(channel=CHANNEL, wa_id=wa_id)
                 opened = True
         contact_note(conversation_id=conversation_id, wa_id=wa_id, name=contact_name)

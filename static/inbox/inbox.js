@@ -11,7 +11,8 @@
   }
 
   // --- Times: every <time datetime> is re-rendered here, in the browser's zone and the
-  // page's language, so a fragment pushed to every agent reads right for each of them.
+  // page's language, so a fragment pushed to every agent reads right for each of them. The
+  // one formatter for the page, htmx answers, pushes and refetches (README, "The inbox").
   var lang = document.documentElement.lang || "en";
   var clock = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
   var full = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" });
@@ -19,6 +20,18 @@
   var dateOnly = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
   var medium = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
   var relative = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" });
+  var relativeDay = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+
+  // A thread's day separator: today, yesterday (in the page's language), else the date.
+  function dayText(when, now) {
+    var start = function (d) { return new Date(d.getFullYear(), d.getMonth(), d.getDate()); };
+    var days = Math.round((start(when) - start(now)) / 86400000);
+    if (days === 0 || days === -1) {
+      var word = relativeDay.format(days, "day");
+      return word.charAt(0).toLocaleUpperCase(lang) + word.slice(1);
+    }
+    return dateOnly.format(when);
+  }
 
   function relativeText(when, now) {
     var seconds = Math.round((when - now) / 1000);
@@ -40,6 +53,7 @@
       if (format === "relative") el.textContent = relativeText(when, now);
       else if (format === "time") el.textContent = clock.format(when);
       else if (format === "datetime") el.textContent = medium.format(when);
+      else if (format === "day") el.textContent = dayText(when, now);
       el.title = full.format(when);
     });
   }
@@ -74,6 +88,8 @@
   document.addEventListener("DOMContentLoaded", function () { refresh(document); });
   document.addEventListener("htmx:load", function (event) { refresh(event.target); });
   document.addEventListener("htmx:oobAfterSwap", function () { refresh(document); });
+  // What live.js refetched (on every socket open): swapped without htmx, same formatter.
+  document.addEventListener("inbox:refetched", function (event) { refresh(event.target); });
   setInterval(function () { renderTimes(document); }, 60000);
 
   // htmx's history snapshot is the page's HTML, where a typed search is only a property:

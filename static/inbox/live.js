@@ -85,12 +85,17 @@
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html");
         versions.clear();
+        // The fresh list is newer than every update held back; those that arrive during
+        // the refetch are replayed below (and held again if the agent is still on the list).
+        dropHeld();
         ids.forEach(function (id) {
           var current = document.getElementById(id);
           var replacement = fresh.getElementById(id);
           if (current && replacement) {
             current.replaceWith(replacement);
             htmx.process(replacement);
+            // As for any swap: inbox.js renders its times with the page's one formatter.
+            replacement.dispatchEvent(new CustomEvent("inbox:refetched", { bubbles: true }));
           }
         });
       })
@@ -128,6 +133,8 @@
       type: "view",
       status: (list && list.getAttribute("data-live-status")) || "",
       q: (list && list.getAttribute("data-live-q")) || "",
+      sort: (list && list.getAttribute("data-live-sort")) || "",
+      assignee: (list && list.getAttribute("data-live-assignee")) || "",
       conversation: (thread && thread.getAttribute("data-conversation-id")) || "",
     });
   }
@@ -165,6 +172,8 @@
 
   function navigated() {
     if (view() === viewed) return;
+    // Another tab or search: its list was read after every update held for the last one.
+    dropHeld();
     follow();
     // What was pushed between the new pane's fetch and the socket following it. A closed
     // socket missed nothing yet (its next open refetches everything), and a refetch then
@@ -255,8 +264,94 @@
 
   function received(message) {
     beforeMessage(message);
+    if (hold(message)) return;
     swapIn(message);
   }
+
+  // --- The list stays still under the agent's hand (README, "What the page keeps true"). While the
+  // pointer is on the list, or the list is scrolled down, a pushed row would move the rows
+  // under it: the list's frames (rows, marked `live:row <id>`, and the tabs' counts, which
+  // count them) wait, in order, and #list-updates says how many conversations changed.
+  // They are applied when the agent clicks it, when the pointer leaves the list at its top,
+  // or when the list is scrolled back to its top. Bubbles and headers are never held.
+  var held = [];
+  var heldRows = new Set();
+  var pointerOnList = false;
+  var ROW_MARKER = /<!--live:row ([0-9a-f-]+)-->/;
+  var COUNTS_MARKER = "<!--live:counts-->";
+
+  function listScroller() {
+    return document.getElementById("list-scroll");
+  }
+
+  function listScrolled() {
+    var scroller = listScroller();
+    return Boolean(scroller && scroller.scrollTop > 0);
+  }
+
+  function hold(message) {
+    var row = ROW_MARKER.exec(message);
+    // The counts wait only behind rows that wait: alone they move nothing.
+    var counts = !row && held.length > 0 && message.indexOf(COUNTS_MARKER) >= 0;
+    if (!counts && !(row && (pointerOnList || listScrolled()))) return false;
+    held.push(message);
+    if (row) heldRows.add(row[1]);
+    showBar();
+    return true;
+  }
+
+  function showBar() {
+    var bar = document.getElementById("list-updates");
+    if (!bar) return;
+    var count = heldRows.size;
+    bar.hidden = count === 0;
+    var label = bar.getAttribute(count === 1 ? "data-label-one" : "data-label-other") || "";
+    bar.textContent = count ? label.replace("{count}", String(count)) : "";
+  }
+
+  function dropHeld() {
+    held = [];
+    heldRows.clear();
+    showBar();
+  }
+
+  function applyHeld() {
+    var frames = held;
+    dropHeld();
+    frames.forEach(swapIn);
+  }
+
+  document.addEventListener("click", function (event) {
+    var bar = event.target.closest && event.target.closest("#list-updates");
+    if (!bar) return;
+    var scroller = listScroller();
+    // The agent asked for the updates: applied, and the top of the list, where they are.
+    if (scroller) scroller.scrollTop = 0;
+    applyHeld();
+  });
+  // A mouse only: a tap (touch, pen) leaves no pointer resting on the list.
+  document.addEventListener("pointerover", function (event) {
+    if (event.pointerType !== "mouse") return;
+    pointerOnList = Boolean(event.target.closest && event.target.closest("#list-scroll"));
+  });
+  document.addEventListener("pointerout", function (event) {
+    if (event.pointerType !== "mouse") return;
+    var to = event.relatedTarget;
+    if (to && to.closest && to.closest("#list-scroll")) return;
+    pointerOnList = false;
+    if (!listScrolled() && held.length) applyHeld();
+  });
+  // Scroll events do not bubble: listened to in the capture phase, for whichever copy of
+  // the list (htmx swaps it) is scrolled.
+  document.addEventListener(
+    "scroll",
+    function (event) {
+      if (event.target.id === "list-scroll" && event.target.scrollTop === 0 && held.length) {
+        applyHeld();
+      }
+    },
+    true
+  );
 
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {

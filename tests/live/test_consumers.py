@@ -6,6 +6,7 @@ so each push goes services -> on_commit -> live -> group_send -> consumer.
 """
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 
@@ -630,6 +631,68 @@ def test_a_delivery_state_change_re_pushes_the_bubble_in_place(layer, session_co
         assert "Promoção" in seen
         assert (await sync_to_async(post_event)(status)).status_code == 200
         assert await viewing.receive_nothing(timeout=0.5)
+        await viewing.disconnect()
+
+    run(scenario)
+
+
+def tab_counts(pushed: str) -> dict[str, str]:
+    """The filter tabs' counts a push swaps in, by filter (the last push of each wins)."""
+    return dict(re.findall(r'<span id="tab-count-(\w+)"[^>]*>([^<]*)</span>', pushed))
+
+
+def test_the_tab_counts_follow_every_push(layer, session_cookie, post_event):
+    # Issue 12: the tabs stayed at their page-load counts while rows arrived.
+    ident = uuid.uuid4()
+    post_event(new_conversation(uuid.uuid4()))
+
+    async def scenario():
+        plain = communicator(cookie=session_cookie)
+        assert (await plain.connect())[0]
+        assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
+        # Mine is this agent's, Unassigned and the Open tab's "N waiting" everyone's.
+        triage = {"mine": "0", "unassigned": "2", "waiting": "0"}
+        counts = {"open": "2", "closed": "0", "all": "2", **triage}
+        assert tab_counts(await received_all(plain)) == counts
+        assert (await sync_to_async(post_event)(close_conversation(ident))).status_code == 200
+        counts = {"open": "1", "closed": "1", "all": "2", **triage, "unassigned": "1"}
+        assert tab_counts(await received_all(plain)) == counts
+        await plain.disconnect()
+
+    run(scenario)
+
+
+def test_a_searching_page_gets_the_counts_of_its_search(layer, session_cookie, post_event):
+    matching, other = uuid.uuid4(), uuid.uuid4()
+    for ident in (matching, other):
+        post_event(new_conversation(ident))
+
+    async def scenario():
+        searching = communicator("q=boleto", cookie=session_cookie)
+        assert (await searching.connect())[0]
+        event = new_message(matching, content="Segunda via do boleto")
+        assert (await sync_to_async(post_event)(event)).status_code == 201
+        # One conversation matches, though two are open.
+        assert tab_counts(await received_all(searching)) == {"open": "1", "closed": "0", "all": "1"}
+        await searching.disconnect()
+
+    run(scenario)
+
+
+def test_a_new_message_updates_the_open_threads_header_count(layer, session_cookie, post_event):
+    # Issue 12: an open thread's header said "0 messages" under messages that arrived live.
+    ident = uuid.uuid4()
+    post_event(new_conversation(ident))
+
+    async def scenario():
+        viewing = communicator(f"conversation={ident}", cookie=session_cookie)
+        assert (await viewing.connect())[0]
+        assert (await sync_to_async(post_event)(new_message(ident))).status_code == 201
+        seen = await received_all(viewing)
+        header = re.search(r'<header id="conversation-header".*?</header>', seen, re.S)
+        assert header is not None
+        text = " ".join(re.sub(r"<[^>]+>", " ", header.group()).split())
+        assert "· 1 message" in text
         await viewing.disconnect()
 
     run(scenario)

@@ -43,14 +43,15 @@ def agents_group(memory_layer) -> Callable:
     async_to_sync(layer.group_add)(live.AGENTS_GROUP, channel)
 
     def drain() -> list[dict]:
-        """The items of the batches pushed so far, in order."""
+        """The rows of the batches pushed so far, in order (each batch also ends with the
+        tabs' counts, tested on their own)."""
         # The in-memory layer's queue, read without waiting (its API only has a blocking get).
         queue = layer.channels.get(channel)
         items = []
         while queue is not None and not queue.empty():
             batch = queue.get_nowait()[1]
             assert batch["type"] == "live.batch"
-            items += batch["items"]
+            items += [item for item in batch["items"] if item["type"] == "row.changed"]
         return items
 
     return drain
@@ -123,20 +124,23 @@ def test_each_event_is_rendered_once_whatever_the_audience(
     join(live.AGENTS_GROUP, 5)
     join(live.conversation_group(ident), 3)
     count_renders.clear()
-    with django_assert_max_num_queries(3):
+    # The conversations, the messages, the bubble's place and the tabs' counts.
+    with django_assert_max_num_queries(4):
         live.message_added(message_id, ident)
-    # Once per language the inbox speaks, however many sockets will get it.
+    # Once per language the inbox speaks, however many sockets will get it (the counts are
+    # numbers, the same in every language).
     languages = len(settings.LANGUAGES)
     assert sorted(count_renders) == sorted(
-        ["inbox/_pushed.html#row", "inbox/_pushed.html#bubble"] * languages
-        + ["inbox/_pushed.html#removed"]
+        ["inbox/_pushed.html#row", "inbox/_pushed.html#bubble", "inbox/_pushed.html#header"]
+        * languages
+        + ["inbox/_pushed.html#removed", "inbox/_pushed.html#counts"]
     )
     count_renders.clear()
-    with django_assert_max_num_queries(1):
+    with django_assert_max_num_queries(2):
         live.conversation_changed(ident)
     assert sorted(count_renders) == sorted(
         ["inbox/_pushed.html#header", "inbox/_pushed.html#row"] * languages
-        + ["inbox/_pushed.html#removed"]
+        + ["inbox/_pushed.html#removed", "inbox/_pushed.html#counts"]
     )
 
 
@@ -152,7 +156,11 @@ def test_nothing_is_rendered_for_a_group_without_sockets(
     # Agents online, nobody on this thread: the row, not the bubble.
     join(live.AGENTS_GROUP, 2)
     live.message_added(message_id, ident)
-    assert set(count_renders) == {"inbox/_pushed.html#row", "inbox/_pushed.html#removed"}
+    assert set(count_renders) == {
+        "inbox/_pushed.html#row",
+        "inbox/_pushed.html#removed",
+        "inbox/_pushed.html#counts",
+    }
 
 
 def test_a_received_message_is_marked_for_the_title_counter(agents_group, post_event):
@@ -236,7 +244,8 @@ def test_a_transactions_changes_go_out_as_one_batch_after_it_commits(memory_laye
         live.conversation_changed(ident)
         assert agents() == [] and thread() == [], "nothing may be pushed before the commit"
     (agents_batch,) = agents()
-    (row,) = agents_batch["items"]
+    (row, counts) = agents_batch["items"]
+    assert counts["type"] == "counts.changed"
     assert all(f"<!--live:received {m}-->" in row["show"]["en"] for m in received)
     (thread_batch,) = thread()
     bubbles = [item["html"]["en"] for item in thread_batch["items"]]
@@ -259,8 +268,9 @@ def test_a_conversation_arriving_after_its_held_messages_is_pushed_as_one_batch(
     agents = batches_for(live.AGENTS_GROUP)
     assert post_event(new_conversation(ident)).status_code == 201
     (batch,) = agents()
-    (row,) = batch["items"]
+    (row, counts) = batch["items"]
     assert f'id="conversation-{ident}"' in row["show"]["en"]
+    assert counts["type"] == "counts.changed"
 
 
 def test_a_rolled_back_transaction_pushes_nothing_and_the_next_one_pushes(memory_layer, post_event):

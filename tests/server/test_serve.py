@@ -63,7 +63,8 @@ def test_a_webhook_on_one_process_reaches_a_socket_on_the_other(serve, redis_url
         assert post(first, new_conversation(ident))[0] == 201
         assert f'id="conversation-{ident}"' in listing.recv(timeout=WAIT_LIMIT)
         assert post(first, new_message(ident, message_id=message_id))[0] == 201
-        pushed = [viewing.recv(timeout=WAIT_LIMIT) for _ in range(3)]
+        # Before the bubble: the new conversation's header, row and the tabs' counts.
+        pushed = [viewing.recv(timeout=WAIT_LIMIT) for _ in range(4)]
         assert any(f'id="message-{message_id}"' in frame for frame in pushed)
 
 

@@ -25,7 +25,7 @@ DROP = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("inbox", "0008_replies")]
+    dependencies = [("inbox", "0009_triage")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
