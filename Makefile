@@ -64,6 +64,15 @@ DEMO_CONCURRENCY ?= 6
 DEMO_PROVIDER_PORT ?= 8099
 demo: export PROVIDER_URL ?= http://$(HOST):$(DEMO_PROVIDER_PORT)/messages
 demo: export PROVIDER_SECRET ?= demo-provider-secret
+# `make demo DEMO_CHANNEL=whatsapp` plays Meta's envelopes to /webhook/whatsapp/ instead, and
+# the simulator stands in for the Graph API on DEMO_GRAPH_PORT (README, "Connect WhatsApp").
+DEMO_CHANNEL ?= generic
+DEMO_GRAPH_PORT ?= 8098
+demo: export WHATSAPP_VERIFY_TOKEN ?= demo-verify-token
+demo: export WHATSAPP_APP_SECRET ?= demo-app-secret
+demo: export WHATSAPP_ACCESS_TOKEN ?= demo-access-token
+demo: export WHATSAPP_PHONE_NUMBER_ID ?= 106540352242922
+demo: export WHATSAPP_GRAPH_URL ?= http://$(HOST):$(DEMO_GRAPH_PORT)
 demo: migrate
 	$(BIN)/python manage.py ensure_agent
 	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
@@ -72,7 +81,8 @@ demo: migrate
 	server=$$!; \
 	$(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
-		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY); \
+		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY) \
+		--channel $(DEMO_CHANNEL); \
 	echo "The simulation is over; the server keeps running until Ctrl-C."; \
 	wait $$server
 

@@ -5,7 +5,14 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from inbox.models import Conversation, HeldEvent, Message, OutboundAttempt, WebhookDelivery
+from inbox.models import (
+    Conversation,
+    HeldEvent,
+    Message,
+    OutboundAttempt,
+    WebhookDelivery,
+    WhatsAppTemplate,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -104,3 +111,12 @@ class HeldEventAdmin(ReadOnlyAdmin):
     def overdue(self, obj: HeldEvent) -> bool:
         window = timedelta(seconds=settings.WEBHOOK_REORDER_WINDOW)
         return obj.applied_at is None and obj.received_at < timezone.now() - window
+
+
+@admin.register(WhatsAppTemplate)
+class WhatsAppTemplateAdmin(admin.ModelAdmin):
+    """The templates the composer offers once WhatsApp's 24-hour window has closed: each
+    as approved in WhatsApp Manager (name, language), its body's parameters one a line."""
+
+    list_display = ["name", "language", "body"]
+    search_fields = ["name", "body"]

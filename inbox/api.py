@@ -49,6 +49,9 @@ def message_json(message: Message) -> dict[str, object]:
         "delivery": message.delivery_state,
         "error": message.error,
         "sent_by": message.sent_by.get_username() if message.sent_by else None,
+        # README, "Connect WhatsApp": text, or a WhatsApp kind with its media id, place, ...
+        "kind": message.kind,
+        "attachment": message.attachment,
     }
 
 

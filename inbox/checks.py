@@ -20,6 +20,13 @@ EXAMPLE_SECRETS = {
     "SECRET_KEY": "django-insecure-example-key-replace-me-before-going-live-0123456789",
     "WEBHOOK_SECRET": "insecure-example-webhook-secret-replace-me",
 }
+# The WhatsApp channel's four secrets and ids: all or none (README, "Connect WhatsApp").
+WHATSAPP_SETTINGS = (
+    "WHATSAPP_VERIFY_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_PHONE_NUMBER_ID",
+)
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
@@ -55,6 +62,18 @@ def production_secrets_check(
                 hint="Set PROVIDER_SECRET to the secret the provider checks "
                 'X-Hub-Signature-256 with (README, "Replies").',
                 id="inbox.E004",
+            )
+        )
+    whatsapp = {name: bool(getattr(settings, name)) for name in WHATSAPP_SETTINGS}
+    if any(whatsapp.values()) and not all(whatsapp.values()):
+        missing = ", ".join(name for name, present in whatsapp.items() if not present)
+        errors.append(
+            Error(
+                f"The WhatsApp channel is half configured while DEBUG is off: {missing} "
+                "not set. It would take customers' messages it cannot answer, or answer "
+                "webhooks it cannot authenticate.",
+                hint='Set all four (README, "Connect WhatsApp"), or none to turn the channel off.',
+                id="inbox.E005",
             )
         )
     public = sorted(set(settings.ALLOWED_HOSTS) - LOOPBACK_HOSTS)

@@ -45,6 +45,9 @@ class AddMessage:
     # The provider's own id, when it is not `message_id` (WhatsApp's wamid), unique per channel.
     channel: str = "generic"
     provider_message_id: str | None = None
+    # What kind of message it is and its non-text parts (models.Message.kind, attachment).
+    kind: str = "text"
+    attachment: dict[str, Any] | None = None
 
 
 @_command
@@ -65,7 +68,41 @@ class SetMessageStatus:
     timestamp: datetime
 
 
-Command = OpenConversation | AddMessage | CloseConversation | SetMessageStatus
+@_command
+@dataclass(frozen=True, kw_only=True)
+class ReceiveWhatsAppMessage:
+    """A customer's WhatsApp message (README, "Connect WhatsApp"). WhatsApp names no
+    conversation: the service finds the customer's open one, or opens one."""
+
+    wamid: str
+    wa_id: str
+    # The customer's WhatsApp profile name from the envelope's contacts[], "" when absent.
+    contact_name: str
+    kind: str
+    content: str
+    attachment: dict[str, Any] | None
+    timestamp: datetime
+
+
+@_command
+@dataclass(frozen=True, kw_only=True)
+class SetWhatsAppStatus:
+    """WhatsApp's word on one of our messages, named by its wamid (statuses[])."""
+
+    wamid: str
+    status: str  # SENT, DELIVERED, READ or FAILED
+    error: str | None = None
+    timestamp: datetime
+
+
+Command = (
+    OpenConversation
+    | AddMessage
+    | CloseConversation
+    | SetMessageStatus
+    | ReceiveWhatsAppMessage
+    | SetWhatsAppStatus
+)
 
 
 def command_name(command: Command) -> str:

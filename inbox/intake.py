@@ -11,16 +11,19 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
+from uuid import UUID
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from inbox import db
 from inbox.models import WebhookDelivery
+from inbox.providers import whatsapp
 from inbox.providers.generic import Event, InvalidEvent, event_parse
 from inbox.services import Outcome, Result, command_apply
+from inbox.services.whatsapp import whatsapp_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -169,3 +172,96 @@ def _generic_deliver(body: bytes) -> JsonResponse:
     if status >= 400:
         return _error(status, outcome.result, outcome.detail)
     return JsonResponse({"result": outcome.result, "detail": outcome.detail}, status=status)
+
+
+def _whatsapp_verify(request: HttpRequest) -> HttpResponse:
+    """Meta's verification handshake: echo hub.challenge, as plain text, to the one who
+    knows WHATSAPP_VERIFY_TOKEN (compared in constant time); 403 to anyone else."""
+    token = settings.WHATSAPP_VERIFY_TOKEN
+    mode = request.GET.get("hub.mode", "")
+    given = request.GET.get("hub.verify_token", "")
+    challenge = request.GET.get("hub.challenge")
+    if not token:
+        return HttpResponse(
+            "WHATSAPP_VERIFY_TOKEN is not set", status=403, content_type="text/plain"
+        )
+    if mode != "subscribe" or challenge is None:
+        return HttpResponse(
+            "hub.mode=subscribe and hub.challenge are required",
+            status=403,
+            content_type="text/plain",
+        )
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return HttpResponse("hub.verify_token is wrong", status=403, content_type="text/plain")
+    return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
+
+
+@csrf_exempt
+def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
+    """WhatsApp Business Cloud API: the verification GET, and Meta's signed envelopes
+    (README, "Connect WhatsApp")."""
+    if request.method == "GET":
+        return _whatsapp_verify(request)
+    if not settings.WHATSAPP_APP_SECRET:
+        # Nothing can be authenticated, so nothing is taken.
+        return _error(404, "whatsapp_off", "the WhatsApp channel is off (WHATSAPP_APP_SECRET)")
+    body = _body_or_refusal(request, secret=settings.WHATSAPP_APP_SECRET)
+    if isinstance(body, JsonResponse):
+        return body
+    return _unless_store_unavailable(lambda: _whatsapp_deliver(body))
+
+
+def _whatsapp_log(
+    body: bytes, count: int, status: int, outcome: str, detail: str, first: UUID | None
+) -> None:
+    """The delivery log's row for one envelope; `detail` has a line per item."""
+    WebhookDelivery.objects.create(
+        body=body.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00"),
+        event_type="whatsapp",
+        event_id=first,
+        item_count=count,
+        status_code=status,
+        outcome=outcome,
+        detail=detail.replace("\x00", "\\x00"),
+    )
+
+
+def _whatsapp_deliver(body: bytes) -> JsonResponse:
+    try:
+        items = whatsapp.envelope_parse(body)
+    except InvalidEvent as exc:
+        with db.write(atomic=False):
+            _whatsapp_log(body, 0, 400, "invalid", str(exc), None)
+        return _error(
+            400,
+            "invalid_envelope",
+            str(exc),
+            errors=[{"field": e.field, "message": e.message} for e in exc.errors],
+        )
+    answers = []
+    # One transaction per item, then the log line: a transaction holding every customer's
+    # locks of a batch could deadlock with another batch naming them in another order (on
+    # PostgreSQL). A store that fails midway answers 503 (unless_store_unavailable); Meta's
+    # retry redoes the body, and the items already stored are duplicates by their wamids.
+    for item in items:
+        if item.command is None:
+            answers.append({"item": item.where, "result": "ignored", "detail": item.note})
+            continue
+        with db.write():
+            outcome = command_apply(command=item.command)
+        answers.append(
+            {"item": item.where, "result": str(outcome.result), "detail": outcome.detail}
+        )
+    first = next((i.command.wamid for i in items if i.command is not None), None)
+    with db.write(atomic=False):
+        _whatsapp_log(
+            body,
+            len(items),
+            200,
+            "accepted",
+            "\n".join(f"{a['item']}: {a['result']}: {a['detail']}" for a in answers),
+            whatsapp_message_id(first) if first else None,
+        )
+    # Always 200 once stored: Meta retries anything else for days, and a conflict would
+    # not change on a retry. What happened to each item is in the answer and the log.
+    return JsonResponse({"result": "accepted", "items": answers})

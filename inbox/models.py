@@ -48,6 +48,14 @@ class Conversation(models.Model):
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Which provider the conversation is on, and for WhatsApp whom replies go to: the
+    # customer's `wa_id`, kept as WhatsApp gave it (it is not always the E.164 phone: a
+    # Brazilian mobile's wa_id can lack the ninth digit), so a reply reaches the same chat.
+    channel = models.CharField(max_length=16, default="generic", db_default="generic")
+    wa_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    # The customer's WhatsApp profile name as WhatsApp last gave it: a new one renames the
+    # contact, the same one again does not (an agent's correction stands).
+    wa_name = models.CharField(max_length=200, blank=True, default="", db_default="")
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
@@ -88,6 +96,12 @@ class Conversation(models.Model):
                 fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
             ),
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
+            # A WhatsApp message finds its customer's open conversation.
+            models.Index(
+                fields=["wa_id", "status"],
+                condition=models.Q(wa_id__isnull=False),
+                name="conversation_wa_id",
+            ),
             # Mine, Unassigned and `?assignee=`: one agent's (or nobody's) by activity.
             models.Index(
                 fields=["assignee", "status", "-last_activity_at", "-id"],
@@ -136,6 +150,13 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     content = models.TextField()
     timestamp = models.DateTimeField()
+    # What the customer sent (README, "Connect WhatsApp"): text, or a WhatsApp type
+    # (image, audio, video, document, sticker, location, contacts, reaction, interactive,
+    # template, unsupported). `content` is always the legible text of it (a caption, a
+    # place's name, the chosen button), so the list, search and the API read it as text;
+    # `attachment` keeps what the page needs beyond that (a media id, coordinates, ...).
+    kind = models.CharField(max_length=16, default="text", db_default="text")
+    attachment = models.JSONField(null=True, blank=True)
     # Which provider it came through, and that provider's id for it when the id is not our
     # UUID (WhatsApp's `wamid`s). The UUID stays the key the contract exposes; the generic
     # provider's ids are those UUIDs, so its messages leave provider_message_id empty. On
@@ -282,3 +303,40 @@ class HeldEvent(models.Model):
     def __str__(self) -> str:
         waits_for = self.conversation_id or f"message {self.message_id}"
         return f"{self.event_type} {self.event_id} for {waits_for}"
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template the business had approved by Meta, offered in the composer once
+    WhatsApp's 24-hour customer-service window has closed (README, "Connect WhatsApp").
+
+    `name` and `language` are the template's as in WhatsApp Manager; `parameters` names the
+    body's {{1}}, {{2}}, ... one per line, each a box the agent fills in; `body` is its text
+    with those placeholders, so the thread shows what the customer got.
+    """
+
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16, default="en_US")
+    body = models.TextField(blank=True)
+    parameters = models.TextField(
+        blank=True, help_text="One label a line, for the body's {{1}}, {{2}}, ... in order."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "language"], name="whatsapp_template_once"),
+        ]
+        ordering = ["name", "language"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def parameter_labels(self) -> list[str]:
+        return [line.strip() for line in self.parameters.splitlines() if line.strip()]
+
+    def rendered(self, values: list[str]) -> str:
+        """The body as the customer reads it, each {{n}} replaced by its value."""
+        text = self.body or self.name
+        for n, value in enumerate(values, start=1):
+            text = text.replace(f"{{{{{n}}}}}", value)
+        return text

@@ -25,7 +25,9 @@ from django_tasks import task
 
 from inbox import db
 from inbox.models import Delivery, Message, OutboundAttempt
+from inbox.providers import graph
 from inbox.services.delivery import error_cut, message_delivery_set
+from inbox.services.whatsapp import whatsapp_reply_sent
 
 # Backoff between attempts: the first retry after about BACKOFF_FIRST s, doubling each time
 # up to BACKOFF_MAX, each delay between half and all of that (jitter, so that replies that
@@ -50,6 +52,8 @@ class Answer:
     status_code: int | None
     error: str
     retry_after: float | None = None
+    # The provider's id for the message it took (WhatsApp's wamid), when it gives one.
+    wamid: str | None = None
 
 
 def request_body(message: Message, *, now: datetime) -> bytes:
@@ -88,7 +92,27 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
+def _whatsapp_post(message: Message) -> Answer:
+    """The reply as a WhatsApp message to the customer's wa_id: a template when the agent
+    chose one (the 24-hour window had closed), else text."""
+    to = message.conversation.wa_id or ""
+    attachment = message.attachment or {}
+    if message.kind == "template":
+        body = graph.template_body(
+            to=to,
+            name=attachment.get("template", ""),
+            language=attachment.get("language", ""),
+            parameters=list(attachment.get("parameters", [])),
+        )
+    else:
+        body = graph.text_body(to=to, text=message.content)
+    sent = graph.message_send(body, timeout=settings.PROVIDER_TIMEOUT)
+    return Answer(sent.outcome, sent.status_code, sent.error, wamid=sent.wamid)
+
+
 def _post(message: Message) -> Answer:
+    if message.conversation.channel == "whatsapp":
+        return _whatsapp_post(message)
     body = request_body(message, now=timezone.now())
     headers = {
         "Content-Type": "application/json",
@@ -125,7 +149,7 @@ def backoff(attempts: int) -> float:
 def reply_deliver(*, message_id: str, since: str) -> str:
     """One attempt at delivering a PENDING reply; `since` starts its PROVIDER_RETRY_FOR."""
     ident = uuid.UUID(message_id)
-    message = Message.objects.filter(pk=ident).first()
+    message = Message.objects.select_related("conversation").filter(pk=ident).first()
     if message is None or message.delivery != Delivery.PENDING:
         # Settled meanwhile (an echo, a status, a repeat of this job after a worker died).
         return "settled"
@@ -166,7 +190,11 @@ def _attempt_record(*, message: Message, since: datetime, answer: Answer, durati
             error=error_cut(answer.error) or "",
             duration_ms=duration_ms,
         )
-        if outcome == "sent":
+        if outcome == "sent" and answer.wamid:
+            # SENT, the wamid and the statuses WhatsApp sent before this commit, in that order
+            # and under the wamid's lock first (the webhook's order: no deadlock).
+            whatsapp_reply_sent(message_id=message.id, wamid=answer.wamid)
+        elif outcome == "sent":
             message_delivery_set(
                 message_id=message.id, delivery=Delivery.SENT, only_from=Delivery.PENDING
             )

@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from inbox import api, health, intake
-from inbox.views import actions, pages
+from inbox.views import actions, media, pages
 
 app_name = "inbox"
 
@@ -42,6 +42,16 @@ urlpatterns = [
         name="message-retry",
     ),
     path(
+        "conversations/<str:conversation_id>/templates/",
+        actions.message_template,
+        name="message-template",
+    ),
+    path(
+        "conversations/<str:conversation_id>/messages/<str:message_id>/media/",
+        media.message_media,
+        name="message-media",
+    ),
+    path(
         "conversations/<str:conversation_id>/contact/",
         actions.contact_rename,
         name="conversation-contact",
@@ -52,6 +62,7 @@ urlpatterns = [
         name="conversation-assign",
     ),
     path("webhook/", intake.webhook, name="webhook"),
+    path("webhook/whatsapp/", intake.whatsapp_webhook, name="webhook-whatsapp"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),

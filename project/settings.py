@@ -274,6 +274,19 @@ PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)
 # Seconds from the reply's writing during which transient failures are retried.
 PROVIDER_RETRY_FOR = env.float("PROVIDER_RETRY_FOR", default=24 * 3600.0)
 
+# The WhatsApp Business Cloud API channel (README, "Connect WhatsApp"). All empty: the
+# channel is off (its webhook answers 404); a production start refuses some set and some
+# not (inbox.checks, inbox.E005), since half a channel takes messages it cannot answer.
+WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
+WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
+# The Graph API's base; tests and the demo point it at a stub on 127.0.0.1.
+WHATSAPP_GRAPH_URL = env.str("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
+# The largest media file the Download link streams through (WhatsApp's own cap is 100 MB).
+WHATSAPP_MEDIA_MAX_BYTES = env.int("WHATSAPP_MEDIA_MAX_BYTES", default=100 * 1024 * 1024)
+
 TASKS = {
     "default": {
         # enqueue() inserts the job through the caller's connection, inside its transaction.

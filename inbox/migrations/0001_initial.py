@@ -6,67 +6,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.UUIDField(primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('OPEN', 'Open'), ('CLOSED', 'Closed')], default='OPEN', max_length=6)),
-                ('created_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_activity_at', models.DateTimeField()),
-                ('message_count', models.PositiveIntegerField(default=0)),
-                ('last_message_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("OPEN", "Open"), ("CLOSED", "Closed")],
+                        default="OPEN",
+                        max_length=6,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_activity_at", models.DateTimeField()),
+                ("message_count", models.PositiveIntegerField(default=0)),
+                ("last_message_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('event_type', models.CharField(blank=True, max_length=32)),
-                ('event_id', models.UUIDField(blank=True, db_index=True, null=True)),
-                ('body', models.TextField()),
-                ('status_code', models.PositiveSmallIntegerField()),
-                ('outcome', models.CharField(max_length=32)),
-                ('detail', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("event_type", models.CharField(blank=True, max_length=32)),
+                ("event_id", models.UUIDField(blank=True, db_index=True, null=True)),
+                ("body", models.TextField()),
+                ("status_code", models.PositiveSmallIntegerField()),
+                ("outcome", models.CharField(max_length=32)),
+                ("detail", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['-id'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.UUIDField(primary_key=True, serialize=False)),
-                ('direction', models.CharField(choices=[('SENT', 'Sent'), ('RECEIVED', 'Received')], max_length=8)),
-                ('content', models.TextField()),
-                ('timestamp', models.DateTimeField()),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='inbox.conversation')),
+                ("id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("SENT", "Sent"), ("RECEIVED", "Received")], max_length=8
+                    ),
+                ),
+                ("content", models.TextField()),
+                ("timestamp", models.DateTimeField()),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="inbox.conversation",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='last_message',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inbox.message'),
+            model_name="conversation",
+            name="last_message",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="inbox.message",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['conversation', 'timestamp', 'id'], name='message_thread'),
+            model_name="message",
+            index=models.Index(fields=["conversation", "timestamp", "id"], name="message_thread"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['status', '-last_activity_at', '-id'], name='conversation_status_activity'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['-last_activity_at', '-id'], name='conversation_activity'),
+            model_name="conversation",
+            index=models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
         ),
     ]

@@ -5,29 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inbox', '0001_initial'),
+        ("inbox", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeldEvent',
+            name="HeldEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('conversation_id', models.UUIDField()),
-                ('event_type', models.CharField(max_length=32)),
-                ('event_id', models.UUIDField()),
-                ('timestamp', models.DateTimeField()),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=32)),
-                ('reported_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("conversation_id", models.UUIDField()),
+                ("event_type", models.CharField(max_length=32)),
+                ("event_id", models.UUIDField()),
+                ("timestamp", models.DateTimeField()),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=32)),
+                ("reported_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['conversation_id', 'timestamp'], name='held_event_conversation'), models.Index(fields=['applied_at', 'received_at'], name='held_event_waiting')],
-                'constraints': [models.UniqueConstraint(fields=('event_type', 'event_id'), name='held_event_once')],
+                "indexes": [
+                    models.Index(
+                        fields=["conversation_id", "timestamp"], name="held_event_conversation"
+                    ),
+                    models.Index(fields=["applied_at", "received_at"], name="held_event_waiting"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("event_type", "event_id"), name="held_event_once"
+                    )
+                ],
             },
         ),
     ]

@@ -23,9 +23,7 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="message",
                     name="channel",
-                    field=models.CharField(
-                        db_default="generic", default="generic", max_length=16
-                    ),
+                    field=models.CharField(db_default="generic", default="generic", max_length=16),
                 ),
             ],
             database_operations=[

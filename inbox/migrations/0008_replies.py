@@ -14,63 +14,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inbox', '0007_message_provider_id'),
+        ("inbox", "0007_message_provider_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboundAttempt',
+            name="OutboundAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempted_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('outcome', models.CharField(max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('duration_ms', models.PositiveIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("attempted_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("outcome", models.CharField(max_length=16)),
+                ("error", models.TextField(blank=True)),
+                ("duration_ms", models.PositiveIntegerField()),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddField(
-            model_name='heldevent',
-            name='message_id',
+            model_name="heldevent",
+            name="message_id",
             field=models.UUIDField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='message',
-            name='delivery',
-            field=models.CharField(blank=True, choices=[('PENDING', 'Pending'), ('SENT', 'Sent'), ('DELIVERED', 'Delivered'), ('READ', 'Read'), ('FAILED', 'Failed')], max_length=9, null=True),
+            model_name="message",
+            name="delivery",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("PENDING", "Pending"),
+                    ("SENT", "Sent"),
+                    ("DELIVERED", "Delivered"),
+                    ("READ", "Read"),
+                    ("FAILED", "Failed"),
+                ],
+                max_length=9,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='error',
+            model_name="message",
+            name="error",
             field=models.TextField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='message',
-            name='sent_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="message",
+            name="sent_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='heldevent',
-            name='conversation_id',
+            model_name="heldevent",
+            name="conversation_id",
             field=models.UUIDField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='heldevent',
-            index=models.Index(fields=['message_id', 'timestamp'], name='held_event_message'),
+            model_name="heldevent",
+            index=models.Index(fields=["message_id", "timestamp"], name="held_event_message"),
         ),
         migrations.AddConstraint(
-            model_name='heldevent',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('conversation_id__isnull', False), ('message_id__isnull', True)), models.Q(('conversation_id__isnull', True), ('message_id__isnull', False)), _connector='OR'), name='held_event_waits_for_one'),
+            model_name="heldevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("conversation_id__isnull", False), ("message_id__isnull", True)),
+                    models.Q(("conversation_id__isnull", True), ("message_id__isnull", False)),
+                    _connector="OR",
+                ),
+                name="held_event_waits_for_one",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundattempt',
-            name='message',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='inbox.message'),
+            model_name="outboundattempt",
+            name="message",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="attempts",
+                to="inbox.message",
+            ),
         ),
     ]

@@ -16,6 +16,7 @@ from inbox.selectors.conversations import (
 from inbox.selectors.counts import TabCounts, conversation_counts
 from inbox.selectors.cursors import InvalidCursor, cursor_decode, cursor_encode
 from inbox.selectors.threads import ThreadPage, thread_messages, thread_page
+from inbox.selectors.whatsapp import whatsapp_templates, whatsapp_window_closes
 
 __all__ = [
     "CountedPage",
@@ -33,4 +34,6 @@ __all__ = [
     "cursor_encode",
     "thread_messages",
     "thread_page",
+    "whatsapp_templates",
+    "whatsapp_window_closes",
 ]

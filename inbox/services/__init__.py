@@ -21,7 +21,12 @@ from inbox.services.conversations import (
 from inbox.services.dispatch import command_apply
 from inbox.services.held import held_events_report_overdue
 from inbox.services.messages import message_add
-from inbox.services.outbox import ReplyRefused, message_reply, message_retry
+from inbox.services.outbox import (
+    ReplyRefused,
+    message_reply,
+    message_retry,
+    message_template_send,
+)
 from inbox.services.outcome import Outcome, Result
 
 __all__ = [
@@ -39,4 +44,5 @@ __all__ = [
     "message_add",
     "message_reply",
     "message_retry",
+    "message_template_send",
 ]

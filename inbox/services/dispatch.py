@@ -11,7 +11,9 @@ from inbox.commands import (
     CloseConversation,
     Command,
     OpenConversation,
+    ReceiveWhatsAppMessage,
     SetMessageStatus,
+    SetWhatsAppStatus,
 )
 from inbox.services.conversations import conversation_close, conversation_open
 from inbox.services.delivery import message_status_apply
@@ -19,6 +21,7 @@ from inbox.services.held import held_close_hold, held_message_hold
 from inbox.services.locks import conversation_key_lock
 from inbox.services.messages import message_add
 from inbox.services.outcome import Outcome, Result
+from inbox.services.whatsapp import whatsapp_message_receive, whatsapp_status_apply
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ _ROUTES: dict[type[Any], _Route] = {
     # Waits for its message, not a conversation: the service holds it itself, keyed by the
     # message id (a status names no conversation).
     SetMessageStatus: _Route(message_status_apply),
+    # WhatsApp names customers, not conversations: a message never waits for one (it
+    # opens one), and a status waits for its wamid inside the service.
+    ReceiveWhatsAppMessage: _Route(whatsapp_message_receive),
+    SetWhatsAppStatus: _Route(whatsapp_status_apply),
 }
 
 

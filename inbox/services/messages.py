@@ -1,6 +1,7 @@
 """Messages: stored once each, in their place in the thread, whatever the delivery order."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -24,6 +25,8 @@ def message_add(
     timestamp: datetime,
     channel: str = "generic",
     provider_message_id: str | None = None,
+    kind: str = "text",
+    attachment: dict[str, Any] | None = None,
 ) -> Outcome:
     """Add a message to its conversation, in its place in the thread.
 
@@ -56,6 +59,8 @@ def message_add(
                     timestamp=timestamp,
                     channel=channel,
                     provider_message_id=provider_message_id,
+                    kind=kind,
+                    attachment=attachment,
                 )
         except IntegrityError:
             return _message_redelivered(

@@ -8,13 +8,15 @@ the provider, and every state change after that goes through `message_delivery_s
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from inbox import db, live
-from inbox.models import Conversation, Delivery, Direction, Message
+from inbox.models import Conversation, Delivery, Direction, Message, WhatsAppTemplate
+from inbox.selectors.whatsapp import whatsapp_window_closes
 from inbox.services.locks import conversation_locked
 from inbox.services.messages import message_counted
 
@@ -34,9 +36,28 @@ class ReplyRefused(Exception):
         self.status = status
 
 
-def _provider_configured() -> None:
+def _provider_configured(conversation: Conversation | None = None) -> None:
+    if conversation is not None and conversation.channel == "whatsapp":
+        if not (settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_PHONE_NUMBER_ID):
+            raise ReplyRefused(
+                "Replies are off: WhatsApp is not configured "
+                "(WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).",
+                409,
+            )
+        return
     if not settings.PROVIDER_URL:
         raise ReplyRefused("Replies are off: no provider is configured (PROVIDER_URL).", 409)
+
+
+def _window_open(conversation: Conversation) -> None:
+    closes = whatsapp_window_closes(conversation)
+    if closes is None or closes <= timezone.now():
+        raise ReplyRefused(
+            "WhatsApp's 24-hour window has closed: the customer last wrote more than 24 hours "
+            "ago, and WhatsApp only delivers an approved template now. Send one of the "
+            "templates below.",
+            409,
+        )
 
 
 def _delivery_enqueue(*, message_id: uuid.UUID, since: datetime) -> None:
@@ -54,7 +75,8 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     Raises `ReplyRefused` (nothing stored) for blank content, more than 4,096 characters,
     an unknown (404) or CLOSED (409) conversation, or no provider configured (409).
     """
-    _provider_configured()
+    # No provider is the first refusal, before the content's: nothing typed could go out.
+    _provider_configured(Conversation.objects.filter(pk=conversation_id).first())
     if not content.strip():
         raise ReplyRefused("A reply cannot be blank.", 400)
     if len(content) > MAX_REPLY_LENGTH:
@@ -65,13 +87,28 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     if "\x00" in content:
         # What the webhook refuses too, and PostgreSQL's text cannot hold.
         raise ReplyRefused("A reply cannot contain a NUL character.", 400)
+    return _reply_store(conversation_id=conversation_id, content=content, agent=agent)
+
+
+def _reply_store(
+    *,
+    conversation_id: uuid.UUID,
+    content: str,
+    agent: AbstractBaseUser,
+    kind: str = "text",
+    attachment: dict[str, Any] | None = None,
+) -> Message:
     # A savepoint: a refusal raises out of it, and must not doom a caller's transaction.
     with db.write(savepoint=True):
         conversation = conversation_locked(conversation_id)
         if conversation is None:
+            _provider_configured()
             raise ReplyRefused(f"Conversation {conversation_id} does not exist.", 404)
+        _provider_configured(conversation)
         if conversation.status == Conversation.Status.CLOSED:
             raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+        if conversation.channel == "whatsapp" and kind != "template":
+            _window_open(conversation)
         now = timezone.now()
         message = Message.objects.create(
             id=uuid.uuid4(),
@@ -81,11 +118,51 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
             timestamp=now,
             delivery=Delivery.PENDING,
             sent_by=agent,
+            kind=kind,
+            attachment=attachment,
         )
         message_counted(conversation, message)
         _delivery_enqueue(message_id=message.id, since=now)
         live.message_added(message.id, conversation.id)
     return message
+
+
+def message_template_send(
+    *,
+    conversation_id: uuid.UUID,
+    template_id: int,
+    parameters: list[str],
+    agent: AbstractBaseUser,
+) -> Message:
+    """Send one of the business's approved WhatsApp templates (allowed whatever the
+    24-hour window says), stored and delivered as a reply.
+
+    Raises `ReplyRefused`: 404 no such template or conversation, 400 a parameter blank or
+    missing, 409 not a WhatsApp conversation, CLOSED, or WhatsApp not configured.
+    """
+    template = WhatsAppTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise ReplyRefused(f"Template {template_id} does not exist.", 404)
+    values = [" ".join(p.split()) for p in parameters]
+    labels = template.parameter_labels
+    if len(values) != len(labels) or any(not v for v in values):
+        raise ReplyRefused(
+            f"Template {template.name} needs a value for each of: {', '.join(labels)}.", 400
+        )
+    if any("\x00" in v for v in values):
+        raise ReplyRefused("A template parameter cannot contain a NUL character.", 400)
+    found = (
+        Conversation.objects.filter(pk=conversation_id).values_list("channel", flat=True).first()
+    )
+    if found is not None and found != "whatsapp":
+        raise ReplyRefused("Templates are for WhatsApp conversations only.", 409)
+    return _reply_store(
+        conversation_id=conversation_id,
+        content=template.rendered(values),
+        agent=agent,
+        kind="template",
+        attachment={"template": template.name, "language": template.language, "parameters": values},
+    )
 
 
 def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
@@ -95,12 +172,13 @@ def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
     Raises `ReplyRefused`: 404 no such message, 409 not a FAILED reply of ours, a CLOSED
     conversation, or no provider configured.
     """
-    _provider_configured()
     with db.write(savepoint=True):
         found = Message.objects.filter(pk=message_id).values_list("conversation_id").first()
         if found is None:
+            _provider_configured()
             raise ReplyRefused(f"Message {message_id} does not exist.", 404)
         conversation = conversation_locked(found[0])
+        _provider_configured(conversation)
         message = Message.objects.get(pk=message_id)
         if message.direction != Direction.SENT or message.delivery != Delivery.FAILED:
             raise ReplyRefused("Only a reply that failed can be sent again.", 409)

@@ -90,6 +90,51 @@ def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
+def message_template(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """Send one of the business's WhatsApp templates (README, "Connect WhatsApp"): the
+    way to reach a customer once the 24-hour window has closed. Answered like a reply."""
+    ident = conversation_id_or_404(conversation_id)
+    chosen = request.POST.get("template", "")
+    version = time.time_ns() // 1000
+    try:
+        if not chosen.isdigit():
+            raise services.ReplyRefused("Choose a template to send.", 400)
+        template_id = int(chosen)
+        parameters = []
+        n = 1
+        while f"t{template_id}_p{n}" in request.POST:
+            parameters.append(request.POST[f"t{template_id}_p{n}"])
+            n += 1
+        message = services.message_template_send(
+            conversation_id=ident,
+            template_id=template_id,
+            parameters=parameters,
+            agent=request.user,
+        )
+    except services.ReplyRefused as refused:
+        conversation = selectors.conversation_get(conversation_id=ident)
+        if conversation is None:
+            raise Http404("no such conversation") from None
+        composer = composer_context(conversation, error=str(refused.reason))
+        if request.htmx:
+            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
+        return thread_response(request, conversation, composer=composer, status=refused.status)
+    if not request.htmx:
+        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
+    conversation = selectors.conversation_get(conversation_id=ident)
+    context = {
+        **composer_context(conversation),
+        "message": message,
+        "live_key": f"message-{message.id}",
+        "live_version": version,
+        "placement": "beforeend:#messages",
+        "fallback": "",
+    }
+    return render_page(request, f"{TEMPLATE}#reply-sent", context)
+
+
+@require_POST
+@login_required
 def contact_rename(request: HttpRequest, conversation_id: str) -> HttpResponse:
     ident = conversation_id_or_404(conversation_id)
     outcome = services.contact_rename(

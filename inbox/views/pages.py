@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
@@ -160,17 +161,45 @@ def composer_context(
 ) -> dict[str, object]:
     """The reply box: its draft, a refusal's reason, and why it is off, if it is."""
     blocked = ""
-    if not settings.PROVIDER_URL:
+    whatsapp = conversation.channel == "whatsapp"
+    provider = (
+        bool(settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_PHONE_NUMBER_ID)
+        if whatsapp
+        else bool(settings.PROVIDER_URL)
+    )
+    if not provider:
         blocked = gettext("Replies are off: no messaging provider is configured.")
     elif conversation.status == Conversation.Status.CLOSED:
         blocked = gettext("Reopen to reply")
-    return {
+    context: dict[str, object] = {
         "conversation": conversation,
         "reply_content": content,
         "reply_error": error,
         "reply_blocked": blocked,
-        "reply_provider": bool(settings.PROVIDER_URL),
+        "reply_provider": provider,
         "reply_limit": REPLY_LIMIT,
+    }
+    if whatsapp:
+        context.update(_whatsapp_composer(conversation, blocked=bool(blocked)))
+    return context
+
+
+def _whatsapp_composer(conversation: Conversation, *, blocked: bool) -> dict[str, object]:
+    """WhatsApp's 24-hour window in the composer (README, "Connect WhatsApp"): the time
+    left; once it has closed, free text off with the reason, and the templates offered."""
+    closes = selectors.whatsapp_window_closes(conversation)
+    window_open = closes is not None and closes > timezone.now()
+    return {
+        "whatsapp": True,
+        "whatsapp_closes": closes,
+        "whatsapp_open": window_open,
+        "whatsapp_templates": [] if blocked else selectors.whatsapp_templates(),
+        # The text box is off, the template buttons on.
+        "reply_text_blocked": ""
+        if window_open or blocked
+        else gettext(
+            "WhatsApp's 24-hour window has closed: WhatsApp only delivers an approved template now."
+        ),
     }
 
 

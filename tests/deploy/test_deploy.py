@@ -280,6 +280,22 @@ def test_production_refuses_a_provider_without_its_secret(tmp_path):
     assert manage("check", env=env).returncode == 0
 
 
+def test_production_refuses_a_half_configured_whatsapp_channel(tmp_path):
+    """README "Connect WhatsApp": all four or none, named in the refusal."""
+    channel = {
+        "WHATSAPP_VERIFY_TOKEN": "a-verify-token",
+        "WHATSAPP_APP_SECRET": "an-app-secret",
+        "WHATSAPP_ACCESS_TOKEN": "EAAJB-token",
+        "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+    }
+    half = production_env(tmp_path, **{**channel, "WHATSAPP_ACCESS_TOKEN": None})
+    result = manage("check", env=half)
+    assert result.returncode != 0
+    assert "inbox.E005" in result.stderr and "WHATSAPP_ACCESS_TOKEN" in result.stderr
+    assert manage("check", env=production_env(tmp_path, **channel)).returncode == 0
+    assert manage("check", env=production_env(tmp_path)).returncode == 0
+
+
 def test_development_needs_no_secrets(tmp_path):
     env = production_env(tmp_path, DEBUG="true", SECRET_KEY=None, WEBHOOK_SECRET=None)
     result = manage("check", "--fail-level", "WARNING", env=env)

@@ -38,7 +38,10 @@ def test_conversation_reads_back_with_its_thread_in_time_order(agent_client, con
         "delivery",
         "error",
         "sent_by",
+        "kind",
+        "attachment",
     }
+    assert [(m["kind"], m["attachment"]) for m in body["messages"]] == [("text", None)] * 2
     # README, "Replies": RECEIVED has no delivery; a provider's own SENT message is SENT.
     assert [(m["delivery"], m["error"], m["sent_by"]) for m in body["messages"]] == [
         (None, None, None),

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from devtools import whatsapp
 from devtools.simulator import DemoProvider, conversation_events
 
 
@@ -59,6 +60,9 @@ class _Webhook:
     def post_event(self, event: dict) -> tuple[int, bytes]:
         return self.request("POST", "/webhook/", json.dumps(event).encode())
 
+    def post_envelope(self, body: dict) -> tuple[int, bytes]:
+        return self.request("POST", "/webhook/whatsapp/", json.dumps(body).encode())
+
     def wait_until_up(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while True:
@@ -71,6 +75,10 @@ class _Webhook:
                 raise CommandError(f"no server answered /healthz in {seconds:g} s")
             self.connection = None
             time.sleep(0.2)
+
+
+def _local(url: str) -> str:
+    return url if urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"} else ""
 
 
 def _local_provider_url() -> str:
@@ -114,6 +122,14 @@ class Command(BaseCommand):
             "PROVIDER_URL when it is on this machine; '' for none), then keep serving it",
         )
         parser.add_argument(
+            "--channel",
+            choices=["generic", "whatsapp"],
+            default="generic",
+            help="generic: the README's webhook events; whatsapp: Meta's envelopes to "
+            "/webhook/whatsapp/ signed with WHATSAPP_APP_SECRET, with a stand-in Graph API "
+            "served at WHATSAPP_GRAPH_URL when it is on this machine",
+        )
+        parser.add_argument(
             "--provider-secret",
             default=None,
             help="the replies' signing secret (default: the PROVIDER_SECRET setting)",
@@ -132,6 +148,7 @@ class Command(BaseCommand):
         wait: float,
         provider: str | None,
         provider_secret: str | None,
+        channel: str = "generic",
         **options: object,
     ) -> None:
         if conversations < 0 or rate < 0 or concurrency < 1 or not 0 <= close_ratio <= 1:
@@ -140,6 +157,8 @@ class Command(BaseCommand):
                 "--close-ratio between 0 and 1"
             )
         self.verbosity = int(options.get("verbosity", 1))
+        if channel == "whatsapp":
+            return self._whatsapp(url, conversations, rate, secret, wait, seed)
         secret = settings.WEBHOOK_SECRET if secret is None else secret
         webhook = _Webhook(url, secret)
         serving = self._provider(
@@ -211,7 +230,7 @@ class Command(BaseCommand):
         self.stdout.write(f"serving the provider at {provider_url}: agents' replies get answers")
         return serving
 
-    def _keep_serving(self, serving: DemoProvider) -> None:
+    def _keep_serving(self, serving: "DemoProvider | whatsapp.DemoGraph") -> None:
         self.stdout.write("still the provider for the agents' replies; Ctrl-C stops")
         try:
             while True:
@@ -273,3 +292,78 @@ class Command(BaseCommand):
             if event["type"] == "CLOSE_CONVERSATION" or not events:
                 last_sent.pop(conversation_id, None)
         return statuses
+
+    def _whatsapp(
+        self,
+        url: str,
+        customers: int,
+        rate: float,
+        secret: str | None,
+        wait: float,
+        seed: int | None,
+    ) -> None:
+        """WhatsApp-shaped traffic (README, "Connect WhatsApp"): customers' envelopes, and
+        the stand-in Graph API answering the agents' replies."""
+        secret = settings.WHATSAPP_APP_SECRET if secret is None else secret
+        if not secret:
+            raise CommandError("--channel whatsapp needs WHATSAPP_APP_SECRET (or --secret)")
+        webhook = _Webhook(url, secret)
+        reporter = _Webhook(url, secret)
+        lock = threading.Lock()
+
+        def deliver(body: dict) -> int:
+            with lock:
+                status, answer = reporter.post_envelope(body)
+            if status >= 300:
+                self.stderr.write(
+                    f"whatsapp envelope -> {status}: {answer.decode(errors='replace')}"
+                )
+            return status
+
+        graph = None
+        graph_url = _local(settings.WHATSAPP_GRAPH_URL)
+        if graph_url:
+            try:
+                graph = whatsapp.DemoGraph(
+                    url=graph_url,
+                    token=settings.WHATSAPP_ACCESS_TOKEN,
+                    deliver=deliver,
+                    rng=random.Random(seed),  # noqa: S311 - test traffic, not secrets
+                )
+                graph.start()
+            except (ValueError, OSError) as exc:
+                raise CommandError(f"cannot serve the Graph API at {graph_url}: {exc}") from exc
+            self.stdout.write(f"serving a stand-in Graph API at {graph_url}")
+        rng = random.Random(seed)  # noqa: S311 - test traffic, not secrets
+        queues = whatsapp.customer_bodies(rng, count=customers)
+        statuses: Counter[int] = Counter()
+        interval = 1.0 / rate if rate else 0.0
+        try:
+            if wait:
+                webhook.wait_until_up(wait)
+            while queues:
+                index = rng.randrange(len(queues))
+                body = queues[index].pop(0)
+                if not queues[index]:
+                    del queues[index]
+                status, answer = webhook.post_envelope(body)
+                statuses[status] += 1
+                if status >= 300:
+                    self.stderr.write(f"envelope -> {status}: {answer.decode(errors='replace')}")
+                if interval:
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped")
+            if graph:
+                graph.stop()
+            return
+        except OSError as exc:
+            if graph:
+                graph.stop()
+            raise CommandError(f"the server at {url} did not answer: {exc}") from exc
+        summary = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+        self.stdout.write(
+            self.style.SUCCESS(f"played {customers} WhatsApp customers: {summary or 'nothing'}")
+        )
+        if graph:
+            self._keep_serving(graph)
