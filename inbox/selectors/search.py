@@ -22,12 +22,13 @@ for a word it has never seen, and walks all 100,000 conversations to find none.
 
 import re
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
-from inbox.models import Conversation
+from inbox.models import Conversation, Message
 
 # Letters and digits only: punctuation and the index's operators never reach the query
 # language, so no input can make the MATCH/to_tsquery syntax fail.
@@ -154,3 +155,55 @@ def narrow(queryset: QuerySet[Conversation], plan: Plan | None) -> QuerySet[Conv
     else:
         sql, params = conversation_in_matches_sql(plan.terms, table)
     return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
+
+
+def _message_matches_sql(plan: Plan, alias: str) -> tuple[str, list[str]]:
+    """A condition on each row of `alias` (inbox_message): it contains every term.
+
+    Narrow plans gather the few matching messages once from the index; broad ones check
+    each message as a conversation is walked newest first, where a common word is met soon.
+    """
+    query = _query(plan.terms)
+    if connection.vendor == "postgresql":
+        if plan.broad:
+            # COALESCE keeps the GIN index out of the walk: listing 145,000 matches to find
+            # one per conversation is the cost the walk avoids.
+            return (
+                f"COALESCE({alias}.search_vector @@ to_tsquery('simple'::regconfig, "
+                "inbox_unaccent(%s)), false)",
+                [query],
+            )
+        return (
+            f"{alias}.id = ANY(ARRAY(SELECT id FROM inbox_message WHERE search_vector @@ "  # noqa: S608
+            "to_tsquery('simple'::regconfig, inbox_unaccent(%s))))",
+            [query],
+        )
+    if plan.broad:
+        # FTS5 answers a MATCH for one rowid by seeking in its lists, without listing them.
+        return (
+            "EXISTS (SELECT 1 FROM inbox_message_fts WHERE inbox_message_fts MATCH %s "  # noqa: S608
+            f"AND inbox_message_fts.rowid = {alias}.rowid)",
+            [query],
+        )
+    return (f"+{alias}.rowid IN ({_matching_messages_sql()})", [query])
+
+
+def newest_matches(*, plan: Plan, conversation_ids: list[UUID]) -> dict[UUID, Message]:
+    """For each of these conversations (a page of the list), its newest message containing
+    every term, by conversation id: one query, each conversation walked on its thread index."""
+    if not conversation_ids:
+        return {}
+    condition, params = _message_matches_sql(plan, "m")
+    if connection.vendor == "postgresql":
+        ids_sql, ids = "c.id = ANY(%s)", [list(conversation_ids)]
+    else:
+        ids_sql = "c.id IN ({})".format(", ".join(["%s"] * len(conversation_ids)))
+        ids = [ident.hex for ident in conversation_ids]
+    # Only the code's SQL is formatted in; the words and the ids are bound parameters.
+    sql = (
+        "SELECT * FROM inbox_message WHERE id IN (SELECT (SELECT m.id FROM inbox_message AS m "  # noqa: S608
+        f"WHERE m.conversation_id = c.id AND {condition} ORDER BY m.timestamp DESC, m.id DESC "
+        f"LIMIT 1) FROM inbox_conversation AS c WHERE {ids_sql})"
+    )
+    found = Message.objects.raw(sql, [*params, *ids])
+    return {message.conversation_id: message for message in found}

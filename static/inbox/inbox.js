@@ -67,6 +67,14 @@
     });
   }
 
+  // --- A thread opened from a search's row: its matching message in view (once).
+  function showMatch(root) {
+    var match = root.querySelector && root.querySelector("#messages [data-search-match]:not([data-shown])");
+    if (!match) return;
+    match.setAttribute("data-shown", "");
+    match.scrollIntoView({ block: "center" });
+  }
+
   // --- Which conversation is open: aria-current on its row (rows are shared by every
   // agent, so the server never marks them).
   function markCurrent() {
@@ -83,6 +91,7 @@
     renderTimes(root || document);
     joinDays();
     markCurrent();
+    showMatch(root || document);
   }
 
   document.addEventListener("DOMContentLoaded", function () { refresh(document); });
