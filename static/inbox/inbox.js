@@ -58,12 +58,39 @@
     });
   }
 
-  // Pages join the thread's day separators: an earlier page may end on a day already shown.
+  // --- The thread's day separators: one before the first message of each day, in the
+  // browser's zone. Pages and pushed bubbles each bring the separator of their own first
+  // day (a pushed bubble always brings one, inbox/_pushed.html#bubble), so after every
+  // swap each day keeps one separator, moved before its first message, and the rest go.
+  function dayKey(el) {
+    var time = el && el.querySelector("time[datetime]");
+    var when = time && new Date(time.getAttribute("datetime"));
+    if (!when || isNaN(when)) return null;
+    return when.getFullYear() + "-" + (when.getMonth() + 1) + "-" + when.getDate();
+  }
+
   function joinDays() {
-    var seen = {};
-    document.querySelectorAll("#messages .day-separator").forEach(function (el) {
-      if (seen[el.dataset.day]) el.remove();
-      else seen[el.dataset.day] = true;
+    var list = document.getElementById("messages");
+    if (!list) return;
+    var separators = {};
+    list.querySelectorAll(":scope > .day-separator").forEach(function (el) {
+      var key = dayKey(el);
+      if (key && !separators[key]) separators[key] = el;
+      else el.remove();
+    });
+    var used = new Set();
+    var previous = null;
+    list.querySelectorAll(":scope > li[id^='message-']").forEach(function (message) {
+      var key = dayKey(message);
+      if (!key || key === previous) return;
+      previous = key;
+      var separator = separators[key];
+      if (!separator || used.has(key)) return;
+      used.add(key);
+      if (separator.nextElementSibling !== message) list.insertBefore(separator, message);
+    });
+    Object.keys(separators).forEach(function (key) {
+      if (!used.has(key)) separators[key].remove();
     });
   }
 
