@@ -99,7 +99,13 @@
     var match = root.querySelector && root.querySelector("#messages [data-search-match]:not([data-shown])");
     if (!match) return;
     match.setAttribute("data-shown", "");
-    match.scrollIntoView({ block: "center" });
+    // The thread's own scroller only: scrollIntoView would also scroll the page itself,
+    // pushing the top bar out of sight.
+    var scroller = match.closest(".thread-scroll");
+    if (!scroller) return;
+    var box = scroller.getBoundingClientRect();
+    var at = match.getBoundingClientRect();
+    scroller.scrollTop += at.top + at.height / 2 - (box.top + box.height / 2);
   }
 
   // --- Which conversation is open: aria-current on its row (rows are shared by every

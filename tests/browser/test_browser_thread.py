@@ -74,6 +74,8 @@ def test_a_search_result_opens_its_thread_at_the_match_and_pages_both_ways(
     expect(match).to_be_visible()
     expect(match.locator("mark")).to_have_text("REEMBOLSO")
     assert in_view(page, f"#message-{hit.id}")
+    # Only the thread scrolled to it: the page itself (its top bar) stays where it was.
+    assert page.evaluate("document.scrollingElement.scrollTop") == 0
     assert page.locator("#messages > li[id^=message-]").count() == 50
     assert "at=" in page.url
     # Scrolling down loads the later messages up to the thread's end, each once.
