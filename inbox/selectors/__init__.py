@@ -15,7 +15,7 @@ from inbox.selectors.conversations import (
 )
 from inbox.selectors.counts import TabCounts, conversation_counts
 from inbox.selectors.cursors import InvalidCursor, cursor_decode, cursor_encode
-from inbox.selectors.threads import ThreadPage, thread_messages, thread_page
+from inbox.selectors.threads import ThreadPage, thread_around, thread_messages, thread_page
 from inbox.selectors.whatsapp import whatsapp_templates, whatsapp_window_closes
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "conversations_get",
     "cursor_decode",
     "cursor_encode",
+    "thread_around",
     "thread_messages",
     "thread_page",
     "whatsapp_templates",

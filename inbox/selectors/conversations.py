@@ -103,7 +103,14 @@ def _page(
     if len(rows) > page_size:
         last = rows[page_size - 1]
         next_cursor = cursor_encode(last.last_activity_at, last.id)
-    return Page(conversations=rows[:page_size], next_cursor=next_cursor)
+    conversations = rows[:page_size]
+    if plan is not None:
+        # Why each row is listed: its newest matching message, shown instead of the latest
+        # and opened at (one more query for the page).
+        hits = search.newest_matches(plan=plan, conversation_ids=[c.id for c in conversations])
+        for conversation in conversations:
+            conversation.search_hit = hits.get(conversation.id)
+    return Page(conversations=conversations, next_cursor=next_cursor)
 
 
 def _waiting_page(queryset: QuerySet[Conversation], *, cursor: str | None, page_size: int) -> Page:

@@ -13,7 +13,7 @@ from django.shortcuts import resolve_url
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
-from inbox import phones
+from inbox import highlight, phones
 
 register = template.Library()
 
@@ -106,3 +106,15 @@ def login_url() -> str:
     """The login form's path, from settings.LOGIN_URL (a path or a URL pattern's name), for
     the page's script: the only code that sends an agent there without a request."""
     return resolve_url(settings.LOGIN_URL)
+
+
+@register.filter
+def search_marked(value: str, q: str) -> str:
+    """A message's text with the words the agent's search matched in <mark> (escaped)."""
+    return highlight.marked(value, q) if q else value
+
+
+@register.filter
+def search_snippet(value: str, q: str) -> str:
+    """A list row's line of the message a search matched, its words in <mark> (escaped)."""
+    return highlight.snippet(value, q)

@@ -8,7 +8,7 @@ all land on what the agent saw.
 """
 
 from dataclasses import replace
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -215,10 +215,24 @@ def thread_response(
     composer: dict[str, object] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The thread page (or its pane for htmx), its composer as given (a refused draft)."""
-    before = request.GET.get("before")
+    """The thread page (or its pane for htmx), its composer as given (a refused draft).
+
+    Opened from a search's row (`?q=...&at=<message id>`), it loads the window around that
+    message rather than the latest page, with the words marked; `before` and `after` page
+    on from either end of whichever window is shown."""
+    before, after = request.GET.get("before"), request.GET.get("after")
+    state = ListState.parse(request.GET)
+    jump_to = _message_id(request.GET.get("at")) if not (before or after) else None
     try:
-        thread = selectors.thread_page(conversation_id=conversation.id, before=before)
+        thread = None
+        if jump_to is not None:
+            # A message of another thread, or one since deleted: the thread opens as usual.
+            thread = selectors.thread_around(conversation_id=conversation.id, message_id=jump_to)
+        if thread is None:
+            jump_to = None
+            thread = selectors.thread_page(
+                conversation_id=conversation.id, before=before, after=after
+            )
     except selectors.InvalidCursor:
         return render_page(request, "inbox/bad_request.html", {}, status=400)
     thread_context = {
@@ -228,15 +242,30 @@ def thread_response(
         "agents": get_user_model().objects.filter(is_active=True).order_by("username"),
         "messages": thread.messages,
         "earlier_cursor": thread.earlier_cursor,
+        "later_cursor": thread.later_cursor,
+        "jump_to": jump_to,
+        "highlight_q": state.q,
     }
-    if before and request.htmx:
-        # Earlier messages, as the agent scrolls up the thread.
+    if (before or after) and request.htmx:
+        # Earlier (or later) messages, as the agent scrolls the thread.
         return render_page(request, f"{TEMPLATE}#message-chunk", thread_context)
-    state = ListState.parse(request.GET)
     if _pane_request(request, "thread-pane"):
         response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context, status=status)
-        response["HX-Push-Url"] = state.url(request.path)
+        url = state.url(request.path)
+        if jump_to is not None:
+            # Reload and back land on the same match.
+            url += ("&" if "?" in url else "?") + urlencode({"at": str(jump_to)})
+        response["HX-Push-Url"] = url
         return response
     return render_page(
         request, TEMPLATE, {**_list_context(request, state), **thread_context}, status=status
     )
+
+
+def _message_id(value: str | None) -> UUID | None:
+    """The message a search's row opens at; anything that is not an id opens the thread as
+    usual (a link is the agent's to edit, and no input may fail the page)."""
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None

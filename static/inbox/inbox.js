@@ -58,13 +58,54 @@
     });
   }
 
-  // Pages join the thread's day separators: an earlier page may end on a day already shown.
+  // --- The thread's day separators: one before the first message of each day, in the
+  // browser's zone. Pages and pushed bubbles each bring the separator of their own first
+  // day (a pushed bubble always brings one, inbox/_pushed.html#bubble), so after every
+  // swap each day keeps one separator, moved before its first message, and the rest go.
+  function dayKey(el) {
+    var time = el && el.querySelector("time[datetime]");
+    var when = time && new Date(time.getAttribute("datetime"));
+    if (!when || isNaN(when)) return null;
+    return when.getFullYear() + "-" + (when.getMonth() + 1) + "-" + when.getDate();
+  }
+
   function joinDays() {
-    var seen = {};
-    document.querySelectorAll("#messages .day-separator").forEach(function (el) {
-      if (seen[el.dataset.day]) el.remove();
-      else seen[el.dataset.day] = true;
+    var list = document.getElementById("messages");
+    if (!list) return;
+    var separators = {};
+    list.querySelectorAll(":scope > .day-separator").forEach(function (el) {
+      var key = dayKey(el);
+      if (key && !separators[key]) separators[key] = el;
+      else el.remove();
     });
+    var used = new Set();
+    var previous = null;
+    list.querySelectorAll(":scope > li[id^='message-']").forEach(function (message) {
+      var key = dayKey(message);
+      if (!key || key === previous) return;
+      previous = key;
+      var separator = separators[key];
+      if (!separator || used.has(key)) return;
+      used.add(key);
+      if (separator.nextElementSibling !== message) list.insertBefore(separator, message);
+    });
+    Object.keys(separators).forEach(function (key) {
+      if (!used.has(key)) separators[key].remove();
+    });
+  }
+
+  // --- A thread opened from a search's row: its matching message in view (once).
+  function showMatch(root) {
+    var match = root.querySelector && root.querySelector("#messages [data-search-match]:not([data-shown])");
+    if (!match) return;
+    match.setAttribute("data-shown", "");
+    // The thread's own scroller only: scrollIntoView would also scroll the page itself,
+    // pushing the top bar out of sight.
+    var scroller = match.closest(".thread-scroll");
+    if (!scroller) return;
+    var box = scroller.getBoundingClientRect();
+    var at = match.getBoundingClientRect();
+    scroller.scrollTop += at.top + at.height / 2 - (box.top + box.height / 2);
   }
 
   // --- Which conversation is open: aria-current on its row (rows are shared by every
@@ -83,6 +124,7 @@
     renderTimes(root || document);
     joinDays();
     markCurrent();
+    showMatch(root || document);
   }
 
   document.addEventListener("DOMContentLoaded", function () { refresh(document); });

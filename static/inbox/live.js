@@ -219,6 +219,13 @@
     var key = elt.getAttribute("data-live-key");
     var version = Number(elt.getAttribute("data-live-version"));
     if (!key || !version) return;
+    // A thread opened at a search's match shows a window that does not reach the thread's
+    // end (#messages-later is there): a bubble for the end waits for the agent to scroll
+    // down to it, where that page loads it, rather than leave a gap above it.
+    if (elt.hasAttribute("data-live-tail") && document.getElementById("messages-later")) {
+      event.detail.shouldSwap = false;
+      return;
+    }
     if ((versions.get(key) || 0) > version) {
       event.detail.shouldSwap = false;
     } else {
@@ -231,7 +238,7 @@
     var content = event.detail.content;
     var fallback = content && content.getAttribute && content.getAttribute("data-live-fallback");
     var target = fallback && document.querySelector(fallback);
-    if (!target) return;
+    if (!target || document.getElementById("messages-later")) return;
     var nodes = Array.from(content.childNodes);
     target.append.apply(target, nodes);
     nodes.forEach(function (node) {

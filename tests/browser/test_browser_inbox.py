@@ -140,7 +140,10 @@ def test_filter_search_open_close_and_reopen(page, live_server, agent):
 
     page.click(f"#conversation-{story[0].id} a")
     page.wait_for_selector("#messages")
-    page.wait_for_url(re.compile(rf"/conversations/{story[0].id}/\?status=all&q=acao$"))
+    # Opened from the search: at its matching message (`at`), the search kept.
+    page.wait_for_url(
+        re.compile(rf"/conversations/{story[0].id}/\?status=all&q=acao&at=[0-9a-f-]{{36}}$")
+    )
     bubbles = page.eval_on_selector_all(
         "#messages > li[id^=message-]", "els => els.map(e => e.dataset.direction)"
     )

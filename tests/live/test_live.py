@@ -12,6 +12,7 @@ from django.db import transaction
 from inbox import live
 from inbox.live import fragments
 from inbox.models import Conversation, Message
+from tests import markup
 from tests.conftest import close_conversation, free_port, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -308,3 +309,17 @@ def test_the_page_sends_a_logged_out_socket_to_the_configured_login_form(agent_c
     attributes = live_socket_attributes(agent_client.get("/").content.decode())
     assert attributes["data-login-url"] == "/accounts/login/"
     assert attributes["data-live-url"].startswith("/ws/inbox/")
+
+
+def test_a_pushed_bubble_is_headed_by_its_day_as_a_full_load_heads_it(post_event):
+    """The page keeps one label per day (static/inbox/inbox.js, checked in Chromium by
+    tests/browser/test_browser_thread.py); the push brings it, in the bubble's language."""
+    ident, message = uuid.uuid4(), uuid.uuid4()
+    post_event(new_conversation(ident))
+    post_event(new_message(ident, message_id=message, ts=86_400))
+    pushed = live.bubble_event(Message.objects.get(pk=message), version=1)["html"]
+    for language, frame in pushed.items():
+        inserted = markup.parse(frame).select("[hx-swap-oob]")[-1]
+        items = inserted.find_all("li", recursive=False)
+        assert [li.get("id", "day") for li in items] == ["day", f"message-{message}"], language
+        assert items[0].find("time")["datetime"].startswith("2025-02-22")
