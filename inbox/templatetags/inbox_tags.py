@@ -11,7 +11,7 @@ from django import template
 from django.conf import settings
 from django.shortcuts import resolve_url
 from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from inbox import highlight, phones
 
@@ -33,11 +33,21 @@ def short_time(value: datetime | None) -> str:
 
 @register.simple_tag
 def waited(since: datetime) -> dict[str, object]:
-    """How long a customer has waited, in whole minutes, and whether past
-    WAITING_WARN_MINUTES (the row turns amber). As of rendering: a pushed row is rendered
-    when it changes, and a page load renders it again."""
+    """How long a customer has waited, as the row says it ("waiting 12 min", "3 h", "2 days"),
+    and whether past WAITING_WARN_MINUTES (the row turns amber). As of rendering: a pushed
+    row is rendered when it changes, and a page load renders it again."""
     minutes = max(0, int((timezone.now() - since).total_seconds() // 60))
-    return {"minutes": minutes, "warn": minutes >= settings.WAITING_WARN_MINUTES}
+    # Minutes up to an hour, hours up to two days, then days: an agent compares waits at a
+    # glance, and "waiting 2880 min" reads as noise.
+    if minutes < 60:
+        text = ngettext("waiting %(n)d min", "waiting %(n)d min", minutes) % {"n": minutes}
+    elif minutes < 48 * 60:
+        hours = minutes // 60
+        text = ngettext("waiting %(n)d h", "waiting %(n)d h", hours) % {"n": hours}
+    else:
+        days = minutes // (24 * 60)
+        text = ngettext("waiting %(n)d day", "waiting %(n)d days", days) % {"n": days}
+    return {"minutes": minutes, "warn": minutes >= settings.WAITING_WARN_MINUTES, "text": text}
 
 
 @register.filter
