@@ -123,8 +123,8 @@ def test_the_sort_is_part_of_the_list_state():
 @override_settings(WAITING_WARN_MINUTES=15)
 def test_rows_show_how_long_the_customer_waits(agent_client):
     now = timezone.now()
-    long_ago, recent, answered = opened(), opened(), opened()
-    for cid, minutes in ((long_ago, 40), (recent, 3)):
+    days, hours, long_ago, recent, answered = opened(), opened(), opened(), opened(), opened()
+    for cid, minutes in ((days, 3 * 24 * 60 + 5), (hours, 150), (long_ago, 40), (recent, 3)):
         services.message_add(
             message_id=uuid.uuid4(),
             conversation_id=cid,
@@ -139,8 +139,11 @@ def test_rows_show_how_long_the_customer_waits(agent_client):
     )
     assert "waiting 40 min" in markup.text(page, f"conversation-{long_ago}")
     assert "waiting 3 min" in markup.text(page, f"conversation-{recent}")
+    # Long waits read in hours, then days, not thousands of minutes.
+    assert "waiting 2 h" in markup.text(page, f"conversation-{hours}")
+    assert "waiting 3 days" in markup.text(page, f"conversation-{days}")
     assert markup.attr(page, f"conversation-{answered}", "data-waiting-since") == ""
-    assert "2 waiting" in markup.text(page, "waiting-count")
+    assert "4 waiting" in markup.text(page, "waiting-count")
 
     page = agent_client.get("/?sort=waiting").content
     assert not markup.has_id(page, f"conversation-{answered}")
