@@ -5,7 +5,9 @@ PostgreSQL (so several workers never run one job twice), plus the one thing it l
 worker killed in the middle of a job (SIGKILL, a lost machine) leaves that job RUNNING for
 ever. Every `--recover-every` seconds each worker puts delivery jobs RUNNING for longer
 than any attempt can last back in the queue, so the reply is still delivered (at least
-once: the provider dedupes on its Idempotency-Key).
+once: the provider dedupes on its Idempotency-Key). And the live ticks without Redis: with
+the in-process channel layer the worker's pushes would reach no socket, so it tells the
+server at WORKER_NOTIFY_URL (inbox/live/notify.py).
 """
 
 import logging
@@ -16,6 +18,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -24,6 +28,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from inbox import db
+from inbox.live import notify
 from inbox.tasks import attempt_stale_after, reply_deliver
 
 logger = logging.getLogger("inbox.worker")
@@ -88,6 +93,7 @@ class Command(BaseCommand):
                 finally:
                     connection.close()
 
+        self._live_setup()
         stale_jobs_requeue()
         threading.Thread(target=recover, name="stale-jobs", daemon=True).start()
         worker = draining_worker(worker_id=f"{socket.gethostname()}-{os.getpid()}"[:64])
@@ -108,3 +114,15 @@ class Command(BaseCommand):
                 close_old_connections()
         finally:
             stop.set()
+
+    def _live_setup(self) -> None:
+        if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+            return  # channels-redis: the worker publishes to every server like one of them
+        if settings.WORKER_NOTIFY_URL:
+            notify.worker_notify(settings.WORKER_NOTIFY_URL)
+            logger.info("delivery changes are told to the server at %s", settings.WORKER_NOTIFY_URL)
+        else:
+            logger.warning(
+                "neither REDIS_URL nor WORKER_NOTIFY_URL is set: open pages see delivery "
+                "changes on reload only"
+            )
