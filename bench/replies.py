@@ -30,10 +30,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench import databases
+from bench.cpu import CpuMeter
 from bench.servers import ROOT, Server, manage, server_env
 from bench.stats import rate, summarize
 
 PROVIDER_DELAY = 0.05
+# Attempts each worker runs at once: the product's default (WORKER_CONCURRENCY).
+CONCURRENCY = 8
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 USERNAME = "bench-agent"
 ARRIVAL_TIMEOUT = 30.0
@@ -129,9 +132,10 @@ def _webhook(base: str, secret: str, event: dict) -> None:
 
 
 def _workers(count: int, env: dict, log_dir: Path) -> list[subprocess.Popen]:
+    # The worker's own defaults (its poll interval), and its concurrency said out loud.
     return [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--interval", "0.05"],
+            [sys.executable, str(ROOT / "manage.py"), "worker", "--concurrency", str(CONCURRENCY)],
             cwd=ROOT,
             env=env,
             stdout=(log_dir / f"worker-{n}.log").open("w"),
@@ -158,6 +162,7 @@ def run_config(
     database_url: str,
     workers: int,
     port: int,
+    redis_url: str = "",
     log_dir: Path,
     samples: int,
     backlog: int,
@@ -166,8 +171,13 @@ def run_config(
     secret = secrets.token_hex(16)
     password = secrets.token_urlsafe(16)
     provider = Provider()
-    env = server_env(database_url=database_url, webhook_secret=secret)
+    env = server_env(database_url=database_url, redis_url=redis_url, webhook_secret=secret)
     env.update(PROVIDER_URL=provider.url, PROVIDER_SECRET=secrets.token_hex(16))
+    if redis_url:
+        env["CHANNEL_LAYER_PREFIX"] = f"bench-{secrets.token_hex(4)}"
+    else:
+        # As make run: without Redis the workers tell the server of their changes.
+        env["WORKER_NOTIFY_URL"] = f"http://127.0.0.1:{port}"
     databases.recreate(database_url)
     manage("migrate", "--noinput", env=env)
     manage(
@@ -180,7 +190,13 @@ def run_config(
             "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
         },
     )
-    result: dict = {"label": label, "workers": workers, "provider_delay_ms": PROVIDER_DELAY * 1e3}
+    result: dict = {
+        "label": label,
+        "workers": workers,
+        "concurrency": CONCURRENCY,
+        "channel_layer": "channels-redis" if redis_url else "in-memory, worker notices",
+        "provider_delay_ms": PROVIDER_DELAY * 1e3,
+    }
     try:
         with Server(port, env, log_dir) as server:
             conversation = str(uuid.uuid4())
@@ -223,8 +239,13 @@ def run_config(
             assert all(status == 302 for status in statuses), set(statuses)
             before = len(provider.ids)
             running = _workers(workers, env, log_dir)
+            # The workers' CPU over the drain (their start-up included), and the machine's:
+            # on a shared machine a drain can be short of CPU rather than of concurrency.
+            meter = CpuMeter([p.pid for p in running])
             try:
                 drained = provider.wait_for(set(contents), timeout=max(60.0, backlog / 5))
+                cpu = meter.read()
+                cpu_seconds = cpu["server_cpu"] * (time.perf_counter() - meter.started)
             finally:
                 _stop(running)
             times = sorted(provider.arrived[c] for c in contents if c in provider.arrived)
@@ -235,6 +256,8 @@ def run_config(
                 "drained": drained,
                 "replies_per_s": rate(len(times) - 1, times[-1] - times[0]) if times else 0.0,
                 "duplicates": len(received) - len(set(received)),
+                "workers_cpu_ms_per_reply": cpu_seconds * 1e3 / max(1, len(times)),
+                "machine_busy": cpu["machine_busy"],
             }
     finally:
         provider.stop()

@@ -277,6 +277,8 @@ PROVIDER_RETRY_FOR = env.float("PROVIDER_RETRY_FOR", default=24 * 3600.0)
 # delivery changes it commits, so that the server pushes them to its sockets (README,
 # "Live ticks"); make run and make demo set it. Empty: the ticks change on reload only.
 WORKER_NOTIFY_URL = env.str("WORKER_NOTIFY_URL", default="")
+# Delivery attempts one worker process runs at once (threads; `worker --concurrency`).
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
 
 TASKS = {
     "default": {
