@@ -12,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message
@@ -23,7 +24,8 @@ MAX_REPLY_LENGTH = 4096
 
 
 class ReplyRefused(Exception):
-    """A reply the service will not store, with the reason to show the agent and the HTTP
+    """A reply the service will not store, with the reason to show the agent (in the
+    language active when it was raised: the agent's, in a request) and the HTTP
     status that says it: 400 the content is wrong (blank, too long), 404 no such
     conversation or message, 409 the state forbids it (a CLOSED conversation, no provider
     configured, a retry of a reply that has not FAILED)."""
@@ -36,7 +38,7 @@ class ReplyRefused(Exception):
 
 def _provider_configured() -> None:
     if not settings.PROVIDER_URL:
-        raise ReplyRefused("Replies are off: no provider is configured (PROVIDER_URL).", 409)
+        raise ReplyRefused(_("Replies are off: no provider is configured (PROVIDER_URL)."), 409)
 
 
 def _delivery_enqueue(*, message_id: uuid.UUID, since: datetime) -> None:
@@ -56,22 +58,25 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     """
     _provider_configured()
     if not content.strip():
-        raise ReplyRefused("A reply cannot be blank.", 400)
+        raise ReplyRefused(_("A reply cannot be blank."), 400)
     if len(content) > MAX_REPLY_LENGTH:
         raise ReplyRefused(
-            f"A reply is at most {MAX_REPLY_LENGTH} characters; this one has {len(content)}.",
+            _("A reply is at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": MAX_REPLY_LENGTH, "length": len(content)},
             400,
         )
     if "\x00" in content:
         # What the webhook refuses too, and PostgreSQL's text cannot hold.
-        raise ReplyRefused("A reply cannot contain a NUL character.", 400)
+        raise ReplyRefused(_("A reply cannot contain a NUL character."), 400)
     # A savepoint: a refusal raises out of it, and must not doom a caller's transaction.
     with db.write(savepoint=True):
         conversation = conversation_locked(conversation_id)
         if conversation is None:
-            raise ReplyRefused(f"Conversation {conversation_id} does not exist.", 404)
+            raise ReplyRefused(
+                _("Conversation %(id)s does not exist.") % {"id": conversation_id}, 404
+            )
         if conversation.status == Conversation.Status.CLOSED:
-            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+            raise ReplyRefused(_("This conversation is closed: reopen it to reply."), 409)
         now = timezone.now()
         message = Message.objects.create(
             id=uuid.uuid4(),
@@ -99,13 +104,13 @@ def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
     with db.write(savepoint=True):
         found = Message.objects.filter(pk=message_id).values_list("conversation_id").first()
         if found is None:
-            raise ReplyRefused(f"Message {message_id} does not exist.", 404)
+            raise ReplyRefused(_("Message %(id)s does not exist.") % {"id": message_id}, 404)
         conversation = conversation_locked(found[0])
         message = Message.objects.get(pk=message_id)
         if message.direction != Direction.SENT or message.delivery != Delivery.FAILED:
-            raise ReplyRefused("Only a reply that failed can be sent again.", 409)
+            raise ReplyRefused(_("Only a reply that failed can be sent again."), 409)
         if conversation is not None and conversation.status == Conversation.Status.CLOSED:
-            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+            raise ReplyRefused(_("This conversation is closed: reopen it to reply."), 409)
         message.delivery = Delivery.PENDING
         message.error = None
         message.save(update_fields=["delivery", "error"])
