@@ -31,14 +31,13 @@ from pathlib import Path
 
 from bench import databases
 from bench.cpu import CpuMeter
-from bench.servers import ROOT, Server, manage, server_env
+from bench.servers import AGENT, ROOT, Server, fresh_database, server_env
 from bench.stats import rate, summarize
 
 PROVIDER_DELAY = 0.05
 # Attempts each worker runs at once: the product's default (WORKER_CONCURRENCY).
 CONCURRENCY = 8
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-USERNAME = "bench-agent"
 ARRIVAL_TIMEOUT = 30.0
 
 
@@ -99,7 +98,7 @@ class Agent:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
         token = self._token("/accounts/login/")
-        self.post("/accounts/login/", {"username": USERNAME, "password": password}, token)
+        self.post("/accounts/login/", {"username": AGENT, "password": password}, token)
 
     def _token(self, path: str) -> str:
         with self.opener.open(self.base + path, timeout=30) as response:
@@ -169,7 +168,6 @@ def run_config(
 ) -> dict:
     """One server and `workers` workers on a fresh database: latency, then the backlog."""
     secret = secrets.token_hex(16)
-    password = secrets.token_urlsafe(16)
     provider = Provider()
     env = server_env(database_url=database_url, redis_url=redis_url, webhook_secret=secret)
     env.update(PROVIDER_URL=provider.url, PROVIDER_SECRET=secrets.token_hex(16))
@@ -178,18 +176,7 @@ def run_config(
     else:
         # As make run: without Redis the workers tell the server of their changes.
         env["WORKER_NOTIFY_URL"] = f"http://127.0.0.1:{port}"
-    databases.recreate(database_url)
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "createsuperuser",
-        "--noinput",
-        env={
-            **env,
-            "DJANGO_SUPERUSER_USERNAME": USERNAME,
-            "DJANGO_SUPERUSER_PASSWORD": password,
-            "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
-        },
-    )
+    password = fresh_database(database_url, env)
     result: dict = {
         "label": label,
         "workers": workers,
