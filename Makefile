@@ -43,6 +43,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python check-python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 
+# Where the worker tells the server of delivery changes without Redis (README, "Live ticks"):
+# the server itself, over loopback when it listens on every address.
+NOTIFY_URL = http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(if $(filter ::,$(HOST)),[::1],$(HOST))):$(PORT)
+
 # The server and one delivery worker (README, "Replies"), one Ctrl-C for both: the worker,
 # a background job of this shell, ignores SIGINT, so the trap sends it SIGTERM; the server
 # in the foreground takes the Ctrl-C itself.
@@ -50,7 +54,7 @@ run: migrate
 	$(BIN)/python manage.py ensure_agent
 	@# manage.py serve is daphne with a graceful SIGTERM (see inbox/management/commands/serve.py).
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' INT TERM EXIT; \
-	$(BIN)/python manage.py worker & worker=$$!; \
+	WORKER_NOTIFY_URL=$(NOTIFY_URL) $(BIN)/python manage.py worker & worker=$$!; \
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
 # The demo: the server and worker of `make run` plus the simulator posting to its webhook, signed with
@@ -79,7 +83,7 @@ demo: migrate
 	@trap 'kill $$server $$worker 2>/dev/null; wait $$server $$worker 2>/dev/null; exit 0' INT TERM EXIT; \
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT) & \
 	server=$$!; \
-	$(BIN)/python manage.py worker & worker=$$!; \
+	WORKER_NOTIFY_URL=$(NOTIFY_URL) $(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
 		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY) \
 		--channel $(DEMO_CHANNEL); \

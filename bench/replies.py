@@ -30,12 +30,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench import databases
-from bench.servers import ROOT, Server, manage, server_env
+from bench.cpu import CpuMeter
+from bench.servers import AGENT, ROOT, Server, fresh_database, server_env
 from bench.stats import rate, summarize
 
 PROVIDER_DELAY = 0.05
+# Attempts each worker runs at once: the product's default (WORKER_CONCURRENCY).
+CONCURRENCY = 8
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-USERNAME = "bench-agent"
 ARRIVAL_TIMEOUT = 30.0
 
 
@@ -96,7 +98,7 @@ class Agent:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
         token = self._token("/accounts/login/")
-        self.post("/accounts/login/", {"username": USERNAME, "password": password}, token)
+        self.post("/accounts/login/", {"username": AGENT, "password": password}, token)
 
     def _token(self, path: str) -> str:
         with self.opener.open(self.base + path, timeout=30) as response:
@@ -129,9 +131,10 @@ def _webhook(base: str, secret: str, event: dict) -> None:
 
 
 def _workers(count: int, env: dict, log_dir: Path) -> list[subprocess.Popen]:
+    # The worker's own defaults (its poll interval), and its concurrency said out loud.
     return [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--interval", "0.05"],
+            [sys.executable, str(ROOT / "manage.py"), "worker", "--concurrency", str(CONCURRENCY)],
             cwd=ROOT,
             env=env,
             stdout=(log_dir / f"worker-{n}.log").open("w"),
@@ -158,29 +161,29 @@ def run_config(
     database_url: str,
     workers: int,
     port: int,
+    redis_url: str = "",
     log_dir: Path,
     samples: int,
     backlog: int,
 ) -> dict:
     """One server and `workers` workers on a fresh database: latency, then the backlog."""
     secret = secrets.token_hex(16)
-    password = secrets.token_urlsafe(16)
     provider = Provider()
-    env = server_env(database_url=database_url, webhook_secret=secret)
+    env = server_env(database_url=database_url, redis_url=redis_url, webhook_secret=secret)
     env.update(PROVIDER_URL=provider.url, PROVIDER_SECRET=secrets.token_hex(16))
-    databases.recreate(database_url)
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "createsuperuser",
-        "--noinput",
-        env={
-            **env,
-            "DJANGO_SUPERUSER_USERNAME": USERNAME,
-            "DJANGO_SUPERUSER_PASSWORD": password,
-            "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
-        },
-    )
-    result: dict = {"label": label, "workers": workers, "provider_delay_ms": PROVIDER_DELAY * 1e3}
+    if redis_url:
+        env["CHANNEL_LAYER_PREFIX"] = f"bench-{secrets.token_hex(4)}"
+    else:
+        # As make run: without Redis the workers tell the server of their changes.
+        env["WORKER_NOTIFY_URL"] = f"http://127.0.0.1:{port}"
+    password = fresh_database(database_url, env)
+    result: dict = {
+        "label": label,
+        "workers": workers,
+        "concurrency": CONCURRENCY,
+        "channel_layer": "channels-redis" if redis_url else "in-memory, worker notices",
+        "provider_delay_ms": PROVIDER_DELAY * 1e3,
+    }
     try:
         with Server(port, env, log_dir) as server:
             conversation = str(uuid.uuid4())
@@ -223,8 +226,13 @@ def run_config(
             assert all(status == 302 for status in statuses), set(statuses)
             before = len(provider.ids)
             running = _workers(workers, env, log_dir)
+            # The workers' CPU over the drain (their start-up included), and the machine's:
+            # on a shared machine a drain can be short of CPU rather than of concurrency.
+            meter = CpuMeter([p.pid for p in running])
             try:
                 drained = provider.wait_for(set(contents), timeout=max(60.0, backlog / 5))
+                cpu = meter.read()
+                cpu_seconds = cpu["server_cpu"] * (time.perf_counter() - meter.started)
             finally:
                 _stop(running)
             times = sorted(provider.arrived[c] for c in contents if c in provider.arrived)
@@ -235,6 +243,8 @@ def run_config(
                 "drained": drained,
                 "replies_per_s": rate(len(times) - 1, times[-1] - times[0]) if times else 0.0,
                 "duplicates": len(received) - len(set(received)),
+                "workers_cpu_ms_per_reply": cpu_seconds * 1e3 / max(1, len(times)),
+                "machine_busy": cpu["machine_busy"],
             }
     finally:
         provider.stop()

@@ -162,18 +162,20 @@ def replies_md(section: dict) -> list[str]:
         return [*lines, failed, ""]
     lines += [
         "| setup | POST → provider p50 / p99 ms (goal p99 < 200) | backlog | drained at "
-        "(goal ≥ 100/s on PostgreSQL) | duplicates |",
-        "|---|---:|---:|---:|---:|",
+        "(goal ≥ 100/s on PostgreSQL) | duplicates | workers' CPU per reply, machine busy |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for run in section.get("runs", []):
         if "error" in run:
-            lines.append(f"| {run['label']} | {run['error']} | | | |")
+            lines.append(f"| {run['label']} | {run['error']} | | | | |")
             continue
         latency, backlog = run.get("latency_ms", {}), run.get("backlog", {})
         lines.append(
             f"| {run['label']} | {_ms(latency.get('p50'))} / {_ms(latency.get('p99'))} "
             f"| {backlog.get('received', 0)} of {backlog.get('replies', 0)} "
-            f"| {backlog.get('replies_per_s', 0):.0f} replies/s | {backlog.get('duplicates', 0)} |"
+            f"| {backlog.get('replies_per_s', 0):.0f} replies/s | {backlog.get('duplicates', 0)} "
+            f"| {backlog.get('workers_cpu_ms_per_reply', 0):.1f} ms, "
+            f"{backlog.get('machine_busy', 0):.0%} |"
         )
     return [*lines, ""]
 

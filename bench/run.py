@@ -123,14 +123,17 @@ def sockets_section(config: dict, postgres: bool, redis: bool) -> dict:
     return result
 
 
-def replies_section(config: dict, postgres: bool) -> dict:
+def replies_section(config: dict, postgres: bool, redis: bool) -> dict:
     """Reply latency and the outbox's drain: one worker on SQLite (its one writer), two on
-    PostgreSQL (SKIP LOCKED shares the queue)."""
-    setups = [("SQLite, 1 worker", databases.sqlite_url(WORK / "replies.sqlite3"), 1)]
+    PostgreSQL (SKIP LOCKED shares the queue) with Redis when it answers, as deployed."""
+    each = f"{replies.CONCURRENCY} attempts at once each"
+    setups = [(f"SQLite, 1 worker ({each})", databases.sqlite_url(WORK / "replies.sqlite3"), 1, "")]
     if postgres:
-        setups.append(("PostgreSQL, 2 workers", _pg(config, "replies"), 2))
+        store = "PostgreSQL + Redis" if redis else "PostgreSQL"
+        layer = config["redis_url"] if redis else ""
+        setups.append((f"{store}, 2 workers ({each})", _pg(config, "replies"), 2, layer))
     runs = []
-    for label, url, workers in setups:
+    for label, url, workers, redis_url in setups:
         _log(f"replies: {label}")
         try:
             runs.append(
@@ -138,6 +141,7 @@ def replies_section(config: dict, postgres: bool) -> dict:
                     label=label,
                     database_url=url,
                     workers=workers,
+                    redis_url=redis_url,
                     port=config["port"] + 20,
                     log_dir=WORK,
                     samples=config["reply_samples"],
@@ -320,7 +324,7 @@ def main() -> None:
     if "scale" in sections:
         results["scale"] = scale_section(config, postgres)
     if "replies" in sections:
-        results["replies"] = replies_section(config, postgres)
+        results["replies"] = replies_section(config, postgres, redis)
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["duration_s"] = time.monotonic() - started
     table = report.write(results, args.out)

@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench import databases
+
 ROOT = Path(__file__).resolve().parent.parent
 # Production serves static files from the collected, hashed copies (WhiteNoise's manifest).
 STATIC_ROOT = ROOT / "bench" / "results" / "tmp" / "static"
@@ -35,6 +37,29 @@ def server_env(*, database_url: str, redis_url: str = "", webhook_secret: str = 
         DJANGO_SETTINGS_MODULE="project.settings",
     )
     return env
+
+
+# The agent the replies and sockets benchmarks log in as.
+AGENT = "bench-agent"
+
+
+def fresh_database(database_url: str, env: dict) -> str:
+    """Recreate the database, migrate it and create the bench's agent (a superuser, so
+    that the admin answers too); the agent's password."""
+    password = secrets.token_urlsafe(16)
+    databases.recreate(database_url)
+    manage("migrate", "--noinput", env=env)
+    manage(
+        "createsuperuser",
+        "--noinput",
+        env={
+            **env,
+            "DJANGO_SUPERUSER_USERNAME": AGENT,
+            "DJANGO_SUPERUSER_PASSWORD": password,
+            "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
+        },
+    )
+    return password
 
 
 def collect_static() -> None:

@@ -24,14 +24,13 @@ from pathlib import Path
 import aiohttp
 
 from bench import databases
-from bench.servers import Server, manage, server_env
+from bench.servers import AGENT, Server, fresh_database, server_env
 from bench.stats import summarize
 
 ROW_ID = re.compile(r'id="conversation-([0-9a-f-]{36})"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ARRIVAL_TIMEOUT = 5.0
 MAX_INCOMPLETE = 3  # events some socket never got, before a trial gives up
-USERNAME = "bench-agent"
 
 
 class NotAvailable(Exception):
@@ -47,7 +46,7 @@ async def login(base: str, password: str) -> str:
         token = CSRF.search(page)
         if not token:
             raise NotAvailable("no login form at /accounts/login/")
-        form = {"username": USERNAME, "password": password, "csrfmiddlewaretoken": token[1]}
+        form = {"username": AGENT, "password": password, "csrfmiddlewaretoken": token[1]}
         async with session.post(
             f"{base}/accounts/login/",
             data=form,
@@ -249,21 +248,9 @@ def run(
 ) -> dict:
     """One server on a fresh database, with the channel layer on `redis_url` (if any)."""
     secret = secrets.token_hex(16)
-    password = secrets.token_urlsafe(16)
     env = server_env(database_url=database_url, redis_url=redis_url, webhook_secret=secret)
     env["CHANNEL_LAYER_PREFIX"] = f"bench-{secrets.token_hex(4)}"
-    databases.recreate(database_url)
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "createsuperuser",
-        "--noinput",
-        env={
-            **env,
-            "DJANGO_SUPERUSER_USERNAME": USERNAME,
-            "DJANGO_SUPERUSER_PASSWORD": password,
-            "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
-        },
-    )
+    password = fresh_database(database_url, env)
     with Server(port, env, log_dir) as server:
         result = asyncio.run(_measure(server, password, secret, ks, events, memory_sockets))
     result["channel_layer"] = "channels-redis" if redis_url else "in-memory"

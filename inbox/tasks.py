@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -92,6 +93,22 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
+# One client for the process, shared by the worker's threads (httpx's Client is thread-safe):
+# a client per attempt built its TLS context and its connection pool every time, some tens
+# of milliseconds of CPU before each request; this one also keeps connections alive to a
+# provider that allows it. Timeouts are per request (PROVIDER_TIMEOUT may change).
+_client: httpx.Client | None = None
+_client_made = threading.Lock()
+
+
+def _provider_client() -> httpx.Client:
+    global _client
+    with _client_made:
+        if _client is None:
+            _client = httpx.Client(limits=httpx.Limits(max_connections=100))
+        return _client
+
+
 def _whatsapp_post(message: Message) -> Answer:
     """The reply as a WhatsApp message to the customer's wa_id: a template when the agent
     chose one (the 24-hour window had closed), else text."""
@@ -120,7 +137,7 @@ def _post(message: Message) -> Answer:
         "X-Hub-Signature-256": signature(body, settings.PROVIDER_SECRET),
     }
     try:
-        response = httpx.post(
+        response = _provider_client().post(
             settings.PROVIDER_URL,
             content=body,
             headers=headers,

@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET
 
 from inbox import api, health, intake
-from inbox.views import actions, media, pages
+from inbox.views import actions, media, notify, pages
 
 app_name = "inbox"
 
@@ -63,6 +63,7 @@ urlpatterns = [
     ),
     path("webhook/", intake.webhook, name="webhook"),
     path("webhook/whatsapp/", intake.whatsapp_webhook, name="webhook-whatsapp"),
+    path("internal/notify/", notify.worker_notice, name="worker-notice"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/conversations/", api.conversation_list, name="api-conversations"),

@@ -31,8 +31,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # on http://localhost works). Behind a TLS proxy, TRUST_X_FORWARDED_PROTO=true makes Django
 # believe the proxy's X-Forwarded-Proto: the proxy must then set (never pass through) it.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-# Probes speak plain HTTP to the container itself: a redirect to https would fail them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes speak plain HTTP to the container itself: a redirect to https would fail them; so
+# does the worker's loopback notice (WORKER_NOTIFY_URL).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^internal/notify/$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -286,6 +287,13 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_GRAPH_URL = env.str("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
 # The largest media file the Download link streams through (WhatsApp's own cap is 100 MB).
 WHATSAPP_MEDIA_MAX_BYTES = env.int("WHATSAPP_MEDIA_MAX_BYTES", default=100 * 1024 * 1024)
+
+# Without REDIS_URL, the server's base URL (http://127.0.0.1:8000) the worker tells of the
+# delivery changes it commits, so that the server pushes them to its sockets (README,
+# "Live ticks"); make run and make demo set it. Empty: the ticks change on reload only.
+WORKER_NOTIFY_URL = env.str("WORKER_NOTIFY_URL", default="")
+# Delivery attempts one worker process runs at once (threads; `worker --concurrency`).
+WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=8)
 
 TASKS = {
     "default": {

@@ -137,6 +137,17 @@ FAST_PASSWORD_HASHERS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language: LocaleMiddleware leaves the language of the
+    test client's last request active in the thread, and services' texts (a refusal's
+    reason) are translated outside requests too."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def fast_password_hasher() -> Iterator[None]:
     with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):

@@ -4,6 +4,7 @@
 - fragments.py: the fragments, rendered from the page's partials (no sending).
 - publish.py: `Change`, one batch per transaction after it commits, and the sender that
   numbers the batches and gets them out without ever holding a request.
+- notify.py: a worker's changes handed to the server when the channel layer is in-process.
 
 The rest of the app calls the names below (`live.message_added(...)`), never the modules.
 """

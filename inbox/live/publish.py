@@ -58,7 +58,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 from uuid import UUID
@@ -415,6 +415,9 @@ class Sender:
     # From the committing thread.
 
     def submit(self, job: Job) -> None:
+        if _forward is not None and job:
+            _forward(job)
+            return
         layer = get_channel_layer()
         if layer is None or not job:
             return
@@ -662,3 +665,14 @@ async def _send_all(layer: BaseChannelLayer, messages: list[dict]) -> None:
 
 
 _sender = Sender()
+
+# Where this process's pushes go instead of its channel layer: set by a worker whose
+# in-process layer has no sockets in it, to hand its changes to the server's (notify.py).
+_forward: Callable[[Job], None] | None = None
+
+
+def forward_to(forward: Callable[[Job], None] | None) -> None:
+    """Send this process's committed changes to `forward` instead of the channel layer
+    (None: the layer again)."""
+    global _forward
+    _forward = forward

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message, WhatsAppTemplate
@@ -25,7 +26,8 @@ MAX_REPLY_LENGTH = 4096
 
 
 class ReplyRefused(Exception):
-    """A reply the service will not store, with the reason to show the agent and the HTTP
+    """A reply the service will not store, with the reason to show the agent (in the
+    language active when it was raised: the agent's, in a request) and the HTTP
     status that says it: 400 the content is wrong (blank, too long), 404 no such
     conversation or message, 409 the state forbids it (a CLOSED conversation, no provider
     configured, a retry of a reply that has not FAILED)."""
@@ -40,22 +42,26 @@ def _provider_configured(conversation: Conversation | None = None) -> None:
     if conversation is not None and conversation.channel == "whatsapp":
         if not (settings.WHATSAPP_ACCESS_TOKEN and settings.WHATSAPP_PHONE_NUMBER_ID):
             raise ReplyRefused(
-                "Replies are off: WhatsApp is not configured "
-                "(WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).",
+                _(
+                    "Replies are off: WhatsApp is not configured "
+                    "(WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)."
+                ),
                 409,
             )
         return
     if not settings.PROVIDER_URL:
-        raise ReplyRefused("Replies are off: no provider is configured (PROVIDER_URL).", 409)
+        raise ReplyRefused(_("Replies are off: no provider is configured (PROVIDER_URL)."), 409)
 
 
 def _window_open(conversation: Conversation) -> None:
     closes = whatsapp_window_closes(conversation)
     if closes is None or closes <= timezone.now():
         raise ReplyRefused(
-            "WhatsApp's 24-hour window has closed: the customer last wrote more than 24 hours "
-            "ago, and WhatsApp only delivers an approved template now. Send one of the "
-            "templates below.",
+            _(
+                "WhatsApp's 24-hour window has closed: the customer last wrote more than 24 "
+                "hours ago, and WhatsApp only delivers an approved template now. Send one of "
+                "the templates below."
+            ),
             409,
         )
 
@@ -78,15 +84,16 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     # No provider is the first refusal, before the content's: nothing typed could go out.
     _provider_configured(Conversation.objects.filter(pk=conversation_id).first())
     if not content.strip():
-        raise ReplyRefused("A reply cannot be blank.", 400)
+        raise ReplyRefused(_("A reply cannot be blank."), 400)
     if len(content) > MAX_REPLY_LENGTH:
         raise ReplyRefused(
-            f"A reply is at most {MAX_REPLY_LENGTH} characters; this one has {len(content)}.",
+            _("A reply is at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": MAX_REPLY_LENGTH, "length": len(content)},
             400,
         )
     if "\x00" in content:
         # What the webhook refuses too, and PostgreSQL's text cannot hold.
-        raise ReplyRefused("A reply cannot contain a NUL character.", 400)
+        raise ReplyRefused(_("A reply cannot contain a NUL character."), 400)
     return _reply_store(conversation_id=conversation_id, content=content, agent=agent)
 
 
@@ -103,10 +110,12 @@ def _reply_store(
         conversation = conversation_locked(conversation_id)
         if conversation is None:
             _provider_configured()
-            raise ReplyRefused(f"Conversation {conversation_id} does not exist.", 404)
+            raise ReplyRefused(
+                _("Conversation %(id)s does not exist.") % {"id": conversation_id}, 404
+            )
         _provider_configured(conversation)
         if conversation.status == Conversation.Status.CLOSED:
-            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+            raise ReplyRefused(_("This conversation is closed: reopen it to reply."), 409)
         if conversation.channel == "whatsapp" and kind != "template":
             _window_open(conversation)
         now = timezone.now()
@@ -142,20 +151,22 @@ def message_template_send(
     """
     template = WhatsAppTemplate.objects.filter(pk=template_id).first()
     if template is None:
-        raise ReplyRefused(f"Template {template_id} does not exist.", 404)
+        raise ReplyRefused(_("Template %(id)s does not exist.") % {"id": template_id}, 404)
     values = [" ".join(p.split()) for p in parameters]
     labels = template.parameter_labels
     if len(values) != len(labels) or any(not v for v in values):
         raise ReplyRefused(
-            f"Template {template.name} needs a value for each of: {', '.join(labels)}.", 400
+            _("Template %(name)s needs a value for each of: %(labels)s.")
+            % {"name": template.name, "labels": ", ".join(labels)},
+            400,
         )
     if any("\x00" in v for v in values):
-        raise ReplyRefused("A template parameter cannot contain a NUL character.", 400)
+        raise ReplyRefused(_("A template parameter cannot contain a NUL character."), 400)
     found = (
         Conversation.objects.filter(pk=conversation_id).values_list("channel", flat=True).first()
     )
     if found is not None and found != "whatsapp":
-        raise ReplyRefused("Templates are for WhatsApp conversations only.", 409)
+        raise ReplyRefused(_("Templates are for WhatsApp conversations only."), 409)
     return _reply_store(
         conversation_id=conversation_id,
         content=template.rendered(values),
@@ -176,14 +187,14 @@ def message_retry(*, message_id: uuid.UUID, agent: AbstractBaseUser) -> Message:
         found = Message.objects.filter(pk=message_id).values_list("conversation_id").first()
         if found is None:
             _provider_configured()
-            raise ReplyRefused(f"Message {message_id} does not exist.", 404)
+            raise ReplyRefused(_("Message %(id)s does not exist.") % {"id": message_id}, 404)
         conversation = conversation_locked(found[0])
         _provider_configured(conversation)
         message = Message.objects.get(pk=message_id)
         if message.direction != Direction.SENT or message.delivery != Delivery.FAILED:
-            raise ReplyRefused("Only a reply that failed can be sent again.", 409)
+            raise ReplyRefused(_("Only a reply that failed can be sent again."), 409)
         if conversation is not None and conversation.status == Conversation.Status.CLOSED:
-            raise ReplyRefused("This conversation is closed: reopen it to reply.", 409)
+            raise ReplyRefused(_("This conversation is closed: reopen it to reply."), 409)
         message.delivery = Delivery.PENDING
         message.error = None
         message.save(update_fields=["delivery", "error"])

@@ -237,6 +237,9 @@ def thread_response(
         return render_page(request, "inbox/bad_request.html", {}, status=400)
     thread_context = {
         **(composer or composer_context(conversation)),
+        # The list's search, tabs and pages stay on the thread's own URL: a refused reply
+        # is answered at its POST URL, where they would GET a 405.
+        "list_path": reverse("inbox:conversation", args=[conversation.id]),
         "conversation": conversation,
         # The assign form's choices: the active agents (README, "Triage").
         "agents": get_user_model().objects.filter(is_active=True).order_by("username"),

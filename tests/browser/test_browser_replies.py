@@ -7,8 +7,9 @@ the provider reports it DELIVERED, two blue when READ. A reply the provider refu
 red with the reason, and Retry sends it again until it is SENT. What the agent typed is
 shown as text, never as markup.
 
-The worker is a process of its own, so the live layer is Redis (a process's in-memory layer
-reaches only its own sockets): skipped without Redis, a failure under CI=true.
+Both ways the worker's changes reach the pages: through Redis, and under `make run`'s
+embedded defaults (the in-process layer; the worker tells the server, README "Live ticks").
+The Redis run is skipped without Redis, a failure under CI=true.
 """
 
 import json
@@ -45,7 +46,7 @@ def worker(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
             [sys.executable, "manage.py", "worker", "--interval", "0.1"],
             cwd=settings.BASE_DIR,
             env={
-                **os.environ,
+                **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
                 "DATABASE_URL": database_url(),
                 "DEBUG": "true",
                 "SQLITE_BUSY_TIMEOUT": "60",
@@ -80,8 +81,9 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("layer", ["redis", "embedded"])
 def test_agents_reply_and_see_the_ticks_change_and_retry_a_failed_reply(
-    browser, serve, worker, agent_client, django_user_model, redis_url
+    browser, serve, worker, agent_client, django_user_model, request, layer
 ):
     ident = uuid.uuid4()
     other = django_user_model.objects.create_user(username="bruno", password="x")
@@ -90,14 +92,14 @@ def test_agents_reply_and_see_the_ticks_change_and_retry_a_failed_reply(
     # The first reply is taken, the second refused for good, its retry taken.
     refusal = '{"error": "recipient is not on WhatsApp"}'
     with StubProvider(Reply(200), Reply(400, refusal), Reply(200)) as provider:
-        env = {
-            "PROVIDER_URL": provider.url,
-            "PROVIDER_SECRET": SECRET,
-            "REDIS_URL": redis_url,
+        env = {"PROVIDER_URL": provider.url, "PROVIDER_SECRET": SECRET}
+        if layer == "redis":
+            env["REDIS_URL"] = request.getfixturevalue("redis_url")
             # The test's own keys on the shared Redis.
-            "CHANNEL_LAYER_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
-        }
+            env["CHANNEL_LAYER_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}"
         server = serve(**env)
+        if layer == "embedded":
+            env["WORKER_NOTIFY_URL"] = server.url  # as make run sets it
         worker(**env)
         assert post(server.url, new_conversation(ident)) == 201
 

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "worker-test-secret"
 
 
-def start_worker(stub: StubProvider, log: Path, **env: str) -> subprocess.Popen:
+def start_worker(
+    stub: StubProvider, log: Path, *, concurrency: int = 1, **env: str
+) -> subprocess.Popen:
     environment = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -36,8 +38,14 @@ def start_worker(stub: StubProvider, log: Path, **env: str) -> subprocess.Popen:
         **env,
     }
     environment.pop("REDIS_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--interval", "0.05", "--recover-every", "0.5"],
+    return subprocess.Popen(  # noqa: S603 (our own command line)
+        [
+            sys.executable,
+            "manage.py",
+            "worker",
+            *("--interval", "0.05", "--recover-every", "0.5"),
+            *("--concurrency", str(concurrency)),
+        ],
         cwd=django_settings.BASE_DIR,
         env=environment,
         stdout=log.open("w"),
@@ -95,7 +103,10 @@ def test_a_reply_survives_its_worker_being_killed_mid_delivery(
         assert {r.headers["idempotency-key"] for r in stub.received} == {str(reply.id)}
 
 
-def test_two_workers_deliver_200_replies_each_once(tmp_path, workers, conversation, agent):
+@pytest.mark.parametrize("workers_count, concurrency", [(2, 1), (2, 4)])
+def test_workers_deliver_200_replies_each_once(
+    tmp_path, workers, conversation, agent, workers_count, concurrency
+):
     if connection.vendor != "postgresql":
         pytest.skip("several workers share a queue on PostgreSQL (SKIP LOCKED); SQLite runs one")
     replies = [
@@ -103,9 +114,9 @@ def test_two_workers_deliver_200_replies_each_once(tmp_path, workers, conversati
         for n in range(200)
     ]
     with StubProvider(Reply(200)) as stub:
-        logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+        logs = [tmp_path / f"worker-{n}.log" for n in range(workers_count)]
         for log in logs:
-            workers.append(start_worker(stub, log))
+            workers.append(start_worker(stub, log, concurrency=concurrency))
 
         def all_sent() -> bool:
             return not Message.objects.filter(delivery=Delivery.PENDING).exists()
@@ -115,3 +126,68 @@ def test_two_workers_deliver_200_replies_each_once(tmp_path, workers, conversati
     assert set(received) == {str(r.id) for r in replies}
     assert [ident for ident, n in received.items() if n > 1] == []
     assert Message.objects.filter(delivery=Delivery.SENT).count() == 200
+
+
+def test_one_worker_with_threads_delivers_200_replies_each_once(
+    tmp_path, workers, conversation, agent
+):
+    # The one worker SQLite runs, with 8 attempts at once: the threads' claims (exclusive
+    # transactions on SQLite, SKIP LOCKED on PostgreSQL) never hand one job to two.
+    replies = [
+        services.message_reply(conversation_id=conversation.id, content=f"n.º {n}", agent=agent)
+        for n in range(200)
+    ]
+    with StubProvider(Reply(200, delay=0.02)) as stub:
+        log = tmp_path / "worker.log"
+        workers.append(start_worker(stub, log, concurrency=8))
+
+        def all_sent() -> bool:
+            return not Message.objects.filter(delivery=Delivery.PENDING).exists()
+
+        wait_until(all_sent, 90, "replies still PENDING", [log])
+        received = Counter(stub.ids())
+    assert set(received) == {str(r.id) for r in replies}
+    assert [ident for ident, n in received.items() if n > 1] == []
+
+
+def test_a_worker_runs_its_concurrency_of_attempts_at_once(tmp_path, workers, conversation, agent):
+    # Each attempt is held 3 s by the provider: with 4 at once, all 4 replies reach it
+    # before the first is answered (one at a time, the 4th would come 9 s later).
+    for n in range(4):
+        services.message_reply(conversation_id=conversation.id, content=f"n.º {n}", agent=agent)
+    with StubProvider(Reply(200, delay=3)) as stub:
+        log = tmp_path / "worker.log"
+        workers.append(start_worker(stub, log, concurrency=4))
+        wait_until(lambda: len(stub.ids()) == 4, 30, "not all 4 attempts started", [log])
+        arrivals = [r.at for r in stub.received]
+        assert max(arrivals) - min(arrivals) < 3, "an attempt waited for another's answer"
+
+
+def test_sigterm_finishes_the_attempts_in_flight_then_exits(tmp_path, workers, conversation, agent):
+    replies = [
+        services.message_reply(conversation_id=conversation.id, content=f"n.º {n}", agent=agent)
+        for n in range(3)
+    ]
+    with StubProvider(Reply(200, delay=2)) as stub:
+        log = tmp_path / "worker.log"
+        workers.append(start_worker(stub, log, concurrency=4))
+        wait_until(lambda: len(stub.ids()) == 3, 30, "the attempts did not start", [log])
+        workers[0].send_signal(signal.SIGTERM)
+        assert workers[0].wait(30) == 0, log.read_text()
+    # Answered while the worker was stopping, and recorded: nothing left for the next one.
+    assert {m.delivery for m in Message.objects.filter(pk__in=[r.id for r in replies])} == {
+        Delivery.SENT
+    }
+    assert stub.ids().count(str(replies[0].id)) == 1
+
+
+def test_the_worker_refuses_a_concurrency_it_cannot_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "worker", "--concurrency", "0"],
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--concurrency must be 1 to 64, not 0" in result.stderr

@@ -10,6 +10,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from inbox import services
 from inbox.models import Conversation, Delivery, Message
+from tests import markup
 from tests.views.test_views_inbox import make_conversation
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("provider_on")]
@@ -261,3 +262,59 @@ def test_the_composer_speaks_the_agents_language(agent_client):
     form = composer(agent_client.get(url, HTTP_ACCEPT_LANGUAGE="pt-BR"))
     assert "Reabra para responder" in form
     assert "Enviar" in form
+
+
+@REFUSAL
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("   ", "Uma resposta não pode ficar em branco."),
+        ("x" * 4097, "Uma resposta tem no máximo 4096 caracteres; esta tem 4097."),
+    ],
+)
+def test_a_refusal_is_in_the_agents_language(agent_client, content, reason):
+    conversation = make_conversation()
+    for headers in (HTMX, {}):
+        response = agent_client.post(
+            reply_url(conversation), {"content": content}, HTTP_ACCEPT_LANGUAGE="pt-BR", **headers
+        )
+        assert response.status_code == 400
+        assert reason in composer(response)
+
+
+@REFUSAL
+def test_a_closed_conversations_refusal_and_a_bad_retry_are_in_the_agents_language(
+    agent_client, agent
+):
+    conversation = make_conversation(closed=True)
+    response = agent_client.post(
+        reply_url(conversation), {"content": "Oi"}, HTTP_ACCEPT_LANGUAGE="pt-BR"
+    )
+    assert response.status_code == 409
+    assert "Esta conversa está fechada: reabra-a para responder." in composer(response)
+    received = conversation.messages.first()
+    retry = reverse("inbox:message-retry", args=[conversation.id, received.id])
+    response = agent_client.post(retry, HTTP_ACCEPT_LANGUAGE="pt-BR", **HTMX)
+    assert response.status_code == 409
+    assert response.content.decode() == "Só uma resposta que falhou pode ser enviada de novo."
+
+
+@REFUSAL
+def test_the_refusal_page_without_javascript_searches_and_filters_the_inbox(agent_client):
+    # A refused plain post is answered at the reply's URL, which only takes POST: the
+    # list's search, tabs and the language switch must lead back to the inbox, not there.
+    conversation = make_conversation()
+    page = agent_client.post(reply_url(conversation), {"content": " "})
+    assert page.status_code == 400
+    html = markup.parse(page)
+    thread = reverse("inbox:conversation", args=[conversation.id])
+    search = markup.by_id(html, "list-filters")
+    assert search["action"] == thread
+    found = agent_client.get(search["action"], {"q": "anything"})
+    assert found.status_code == 200
+    links = [a["href"] for a in html.select("a[href]") if a["href"].startswith(thread + "?")]
+    assert links, "no tab links to the thread's list"
+    for href in links:
+        assert agent_client.get(href).status_code == 200
+    switch = html.find("input", attrs={"name": "next"})
+    assert switch["value"] == thread
