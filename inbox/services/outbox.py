@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message
+from inbox.services.assignment import conversation_assign
 from inbox.services.locks import conversation_locked
 from inbox.services.messages import message_counted
 
@@ -85,6 +86,11 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
         message_counted(conversation, message)
         _delivery_enqueue(message_id=message.id, since=now)
         live.message_added(message.id, conversation.id)
+        # Whoever answers a conversation nobody has takes it, so a colleague sees it is
+        # handled; a colleague's stays theirs (README, "Triage").
+        conversation_assign(
+            conversation_id=conversation.id, assignee=agent, by=agent, only_if_unassigned=True
+        )
     return message
 
 
