@@ -51,6 +51,11 @@ urlpatterns = [
         actions.conversation_assign,
         name="conversation-assign",
     ),
+    path(
+        "conversations/<str:conversation_id>/unread/",
+        actions.conversation_mark_unread,
+        name="conversation-unread",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

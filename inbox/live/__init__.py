@@ -17,6 +17,8 @@ from inbox.live.fragments import (
     counts_html,
     header_event,
     row_event,
+    row_for,
+    row_unread,
 )
 from inbox.live.groups import (
     AGENTS_GROUP,
@@ -60,6 +62,8 @@ __all__ = [
     "publish",
     "render",
     "row_event",
+    "row_for",
+    "row_unread",
     "session_ended",
     "session_group",
     "user_group",

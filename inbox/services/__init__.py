@@ -23,6 +23,7 @@ from inbox.services.held import held_events_report_overdue
 from inbox.services.messages import message_add
 from inbox.services.outbox import ReplyRefused, message_reply, message_retry
 from inbox.services.outcome import Outcome, Result
+from inbox.services.unread import conversation_mark_unread, conversation_read
 
 __all__ = [
     "Outcome",
@@ -33,7 +34,9 @@ __all__ = [
     "conversation_assign",
     "conversation_close",
     "conversation_close_by_agent",
+    "conversation_mark_unread",
     "conversation_open",
+    "conversation_read",
     "conversation_reopen",
     "held_events_report_overdue",
     "message_add",

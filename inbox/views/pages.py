@@ -21,7 +21,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
 
-from inbox import selectors
+from inbox import selectors, services
 from inbox.listing import ASSIGNEE_TABS, STATUS_FILTERS, ListState
 from inbox.models import Conversation
 
@@ -112,6 +112,7 @@ def index(request: HttpRequest) -> HttpResponse:
                 q=state.q,
                 sort=state.sort,
                 assignee=state.assignee_username(request.user.get_username()),
+                agent_id=request.user.pk,
             )
         except selectors.InvalidCursor:
             return render_page(request, "inbox/bad_request.html", {}, status=400)
@@ -176,7 +177,12 @@ def composer_context(
 
 @login_required
 def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    return thread_response(request, _conversation_or_404(conversation_id))
+    conversation = _conversation_or_404(conversation_id)
+    if not request.GET.get("before"):
+        # Opening the thread reads it, for this agent (README, "Triage"); before the list is
+        # read, so a full page shows its row read too.
+        services.conversation_read(conversation_id=conversation.id, agent_id=request.user.pk)
+    return thread_response(request, conversation)
 
 
 def thread_response(
@@ -205,7 +211,8 @@ def thread_response(
         return render_page(request, f"{TEMPLATE}#message-chunk", thread_context)
     state = ListState.parse(request.GET)
     if _pane_request(request, "thread-pane"):
-        response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context, status=status)
+        pane = {**thread_context, "row_oob": True}
+        response = render_page(request, f"{TEMPLATE}#thread-pane", pane, status=status)
         response["HX-Push-Url"] = state.url(request.path)
         return response
     return render_page(
