@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from inbox.models import (
+    Assignment,
+    Contact,
     Conversation,
     HeldEvent,
     Message,
@@ -13,6 +15,7 @@ from inbox.models import (
     WebhookDelivery,
     WhatsAppTemplate,
 )
+from inbox.services.contacts import name_fold
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,10 +36,45 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "created_at", "closed_at", "last_activity_at", "message_count"]
+    list_display = [
+        "id",
+        "status",
+        "contact",
+        "assignee",
+        "waiting_since",
+        "created_at",
+        "closed_at",
+        "last_activity_at",
+        "message_count",
+    ]
     list_filter = ["status"]
-    search_fields = ["id"]
-    raw_id_fields = ["last_message"]
+    search_fields = ["id", "contact__name", "contact__phone"]
+    raw_id_fields = ["last_message", "contact"]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    """Who the customers are: an operator may correct a name (README, "Triage"). The phone
+    is read-only here: it is the contact's identity, in E.164, as the webhook stored it."""
+
+    list_display = ["name", "phone", "created_at"]
+    search_fields = ["name", "phone"]
+    readonly_fields = ["phone", "name_folded", "created_at"]
+
+    def save_model(self, request: object, obj: Contact, form: object, change: bool) -> None:
+        # The search box finds contacts by the folded name: keep it with the name.
+        obj.name_folded = name_fold(obj.name)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdmin):
+    """Every change of a conversation's assignee (who, by whom, when): read-only, so the
+    record stays what happened."""
+
+    list_display = ["at", "conversation", "assignee", "assigned_by"]
+    list_filter = ["assignee"]
+    search_fields = ["conversation__id", "assignee__username", "assigned_by__username"]
 
 
 @admin.register(Message)

@@ -31,7 +31,7 @@ from django.contrib import auth
 from django.http import HttpRequest, QueryDict
 from django.utils import translation
 
-from inbox import live, selectors
+from inbox import live, selectors, services
 from inbox.listing import STATUS_FILTERS, ListState
 
 logger = logging.getLogger(__name__)
@@ -209,6 +209,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.list_state = list_state
         groups = [live.AGENTS_GROUP]
         viewing = _uuid(conversation)
+        self.viewing = str(viewing) if viewing is not None else ""
         if viewing is not None:
             groups.append(live.conversation_group(viewing))
         for group in set(self.joined) - set(groups):
@@ -270,7 +271,16 @@ class InboxConsumer(AsyncWebsocketConsumer):
             not self.list_state.q
             or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )
-        await self.send(text_data=event["show"][self.language] if shown else event["hide"])
+        if not shown:
+            await self.send(text_data=event["hide"])
+            return
+        # The agent's own unread (README, "Triage"): a message pushed into the thread they
+        # are looking at is read by them, the others' rows say what they have not seen.
+        unread = live.row_unread(event, agent_id=self.user_id)
+        if unread and self.viewing == event["conversation_id"]:
+            await _read(UUID(event["conversation_id"]), self.user_id)
+            unread = False
+        await self.send(text_data=live.row_for(event["show"][self.language], unread=unread))
 
     async def counts_changed(self, event: dict) -> None:
         """The tabs' counts: the pushed ones for a plain list; a searching page's tabs count
@@ -315,6 +325,11 @@ def _session_expiry(session_key: str | None, user_id: object) -> float | None:
         )
         return expire_date.timestamp() if expire_date else None
     return store.get_expiry_date().timestamp()
+
+
+@database_sync_to_async
+def _read(conversation_id: UUID, agent_id: int) -> None:
+    services.conversation_read(conversation_id=conversation_id, agent_id=agent_id)
 
 
 @database_sync_to_async

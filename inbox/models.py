@@ -119,6 +119,31 @@ class Conversation(models.Model):
         return f"{self.id} ({self.status})"
 
 
+class ConversationRead(models.Model):
+    """How much of a conversation one agent has seen (README, "Triage"): one row per agent
+    and conversation, not one per message, so the list tells unread rows in its one query.
+
+    `seen_count` is the conversation's `message_count` when the agent last looked: a count,
+    not a time, so a late delivery of an old message is unread too. Unread while the
+    conversation holds more messages than that; no row is nothing seen.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_count = models.PositiveIntegerField(default=0)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "agent"], name="conversation_read_once_per_agent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} seen by {self.agent_id} up to {self.seen_count}"
+
+
 class Assignment(models.Model):
     """One change of a conversation's assignee: to whom (None: unassigned), by whom, when."""
 

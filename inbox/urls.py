@@ -61,6 +61,11 @@ urlpatterns = [
         actions.conversation_assign,
         name="conversation-assign",
     ),
+    path(
+        "conversations/<str:conversation_id>/unread/",
+        actions.conversation_mark_unread,
+        name="conversation-unread",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("webhook/whatsapp/", intake.whatsapp_webhook, name="webhook-whatsapp"),
     path("internal/notify/", notify.worker_notice, name="worker-notice"),

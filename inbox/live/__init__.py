@@ -18,6 +18,8 @@ from inbox.live.fragments import (
     counts_html,
     header_event,
     row_event,
+    row_for,
+    row_unread,
 )
 from inbox.live.groups import (
     AGENTS_GROUP,
@@ -61,6 +63,8 @@ __all__ = [
     "publish",
     "render",
     "row_event",
+    "row_for",
+    "row_unread",
     "session_ended",
     "session_group",
     "user_group",

@@ -10,7 +10,7 @@ All of that markup is the templates' (templates/inbox/_pushed.html, and the `oob
 fragment and gives it its context. Nothing here sends anything (publish.py does).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
 
 from django.conf import settings
@@ -36,7 +36,12 @@ REFETCH_MARKER = "<!--live:refetch-->"
 
 
 def row_event(
-    conversation: Conversation, *, version: int, to_top: bool, received: Sequence[UUID] = ()
+    conversation: Conversation,
+    *,
+    version: int,
+    to_top: bool,
+    received: Sequence[UUID] = (),
+    seen: Mapping[int, int] | None = None,
 ) -> dict:
     """The list-row message for the agents' group: both ways a consumer may apply it.
 
@@ -65,9 +70,29 @@ def row_event(
         "status": conversation.status,
         "waiting": conversation.waiting_since is not None,
         "assignee": conversation.assignee.get_username() if conversation.assignee else "",
+        # Each agent's unread is decided by their socket (row_for): how many messages the
+        # conversation holds, and how many each agent who has looked at it has seen.
+        "message_count": conversation.message_count,
+        "seen": {str(agent): count for agent, count in (seen or {}).items()},
         "show": show,
         "hide": marker + removed,
     }
+
+
+# The row as rendered for everyone: read. One attribute turns it unread for one agent, and
+# the row's styles (bold, the dot) follow it, so a push is rendered once, not per agent.
+_READ = 'data-unread="false"'
+_UNREAD = 'data-unread="true"'
+
+
+def row_for(show: str, *, unread: bool) -> str:
+    """A pushed row as one agent sees it: with `data-unread="true"` if it is unread to them."""
+    return show.replace(_READ, _UNREAD, 1) if unread else show
+
+
+def row_unread(event: dict, *, agent_id: int) -> bool:
+    """Whether a pushed row holds messages this agent has not seen."""
+    return event.get("message_count", 0) > event.get("seen", {}).get(str(agent_id), 0)
 
 
 # The tabs every agent sees the same, pushed as one fragment to all; Mine is each agent's

@@ -279,8 +279,10 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
         threads.setdefault(conversation_group(conversation_id), []).append(header)
     out.update(threads)
     if rows:
+        # What each agent has seen of these rows, in one query whatever the number of agents.
+        seen = selectors.conversations_seen(conversation_ids=rows.keys())
         out[AGENTS_GROUP] = [
-            row_event(conversations[conversation_id], **row)
+            row_event(conversations[conversation_id], **row, seen=seen.get(conversation_id))
             for conversation_id, row in rows.items()
         ]
         # After the rows, read after them: the tabs count at least what the rows show.

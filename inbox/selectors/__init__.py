@@ -12,6 +12,7 @@ from inbox.selectors.conversations import (
     conversation_list_counted,
     conversation_matches,
     conversations_get,
+    conversations_seen,
 )
 from inbox.selectors.counts import TabCounts, conversation_counts
 from inbox.selectors.cursors import InvalidCursor, cursor_decode, cursor_encode
@@ -30,6 +31,7 @@ __all__ = [
     "conversation_list_counted",
     "conversation_matches",
     "conversations_get",
+    "conversations_seen",
     "cursor_decode",
     "cursor_encode",
     "thread_around",

@@ -5,9 +5,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from inbox.models import Conversation
+from inbox.models import Conversation, ConversationRead
 from inbox.selectors import search
 from inbox.selectors.counts import TabCounts, counts_for_plan
 from inbox.selectors.cursors import cursor_decode, cursor_encode
@@ -36,6 +37,7 @@ def conversation_list(
     q: str = "",
     sort: str = "activity",
     assignee: str | None = None,
+    agent_id: int | None = None,
     page_size: int = PAGE_SIZE,
 ) -> Page:
     """Conversations, newest activity first, one keyset page at a time.
@@ -43,9 +45,18 @@ def conversation_list(
     Keyset (not offset) paging keeps every page as cheap as the first, and a row that
     moves to the top while an agent scrolls is not shown twice on later pages. `q` keeps
     the conversations with a message containing all its words (accents and case ignored).
-    `sort="waiting"`: the open conversations waiting for us, longest-waiting first.
+    `sort="waiting"`: the open conversations waiting for us, longest-waiting first. With
+    `agent_id`, each row says whether that agent has unread messages in it (`unread`).
     """
-    return _page(status=status, cursor=cursor, plan=search.plan(q), page_size=page_size, sort=sort)
+    return _page(
+        status=status,
+        cursor=cursor,
+        plan=search.plan(q),
+        page_size=page_size,
+        sort=sort,
+        assignee=assignee,
+        agent_id=agent_id,
+    )
 
 
 def conversation_list_counted(
@@ -67,6 +78,7 @@ def conversation_list_counted(
             page_size=PAGE_SIZE,
             sort=sort,
             assignee=assignee,
+            agent_id=agent_id,
         ),
         counts=counts_for_plan(plan, agent_id=agent_id),
     )
@@ -80,10 +92,13 @@ def _page(
     page_size: int,
     sort: str = "activity",
     assignee: str | None = None,
+    agent_id: int | None = None,
 ) -> Page:
     queryset: QuerySet[Conversation] = Conversation.objects.select_related(
         "last_message", "contact", "assignee"
     )
+    if agent_id is not None:
+        queryset = with_unread(queryset, agent_id=agent_id)
     if status is not None:
         queryset = queryset.filter(status=status)
     if assignee == "":
@@ -111,6 +126,20 @@ def _page(
         for conversation in conversations:
             conversation.search_hit = hits.get(conversation.id)
     return Page(conversations=conversations, next_cursor=next_cursor)
+
+
+def with_unread(queryset: QuerySet[Conversation], *, agent_id: int) -> QuerySet[Conversation]:
+    """Each conversation with `unread`: whether it holds messages this agent has not seen.
+
+    A subquery in the list's own SELECT on the (conversation, agent) unique index: one
+    query for the page whatever the number of agents or messages."""
+    seen = ConversationRead.objects.filter(conversation=OuterRef("pk"), agent_id=agent_id)
+    return queryset.annotate(
+        unread=ExpressionWrapper(
+            Q(message_count__gt=Coalesce(Subquery(seen.values("seen_count")[:1]), 0)),
+            output_field=BooleanField(),
+        )
+    )
 
 
 def _waiting_page(queryset: QuerySet[Conversation], *, cursor: str | None, page_size: int) -> Page:
@@ -150,3 +179,15 @@ def conversations_get(*, conversation_ids: Iterable[UUID]) -> dict[UUID, Convers
     return Conversation.objects.select_related("last_message", "contact", "assignee").in_bulk(
         list(conversation_ids)
     )
+
+
+def conversations_seen(*, conversation_ids: Iterable[UUID]) -> dict[UUID, dict[int, int]]:
+    """How many messages of each conversation each agent has seen, by conversation then
+    agent id, in one query (the live push's rows: each agent's socket tells its unread)."""
+    seen: dict[UUID, dict[int, int]] = {}
+    rows = ConversationRead.objects.filter(conversation_id__in=list(conversation_ids))
+    for conversation_id, agent_id, count in rows.values_list(
+        "conversation_id", "agent_id", "seen_count"
+    ):
+        seen.setdefault(conversation_id, {})[agent_id] = count
+    return seen

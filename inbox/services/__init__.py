@@ -28,6 +28,7 @@ from inbox.services.outbox import (
     message_template_send,
 )
 from inbox.services.outcome import Outcome, Result
+from inbox.services.unread import conversation_mark_unread, conversation_read
 
 __all__ = [
     "Outcome",
@@ -38,7 +39,9 @@ __all__ = [
     "conversation_assign",
     "conversation_close",
     "conversation_close_by_agent",
+    "conversation_mark_unread",
     "conversation_open",
+    "conversation_read",
     "conversation_reopen",
     "held_events_report_overdue",
     "message_add",

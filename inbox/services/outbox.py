@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message, WhatsAppTemplate
 from inbox.selectors.whatsapp import whatsapp_window_closes
+from inbox.services.assignment import conversation_assign
 from inbox.services.locks import conversation_locked
 from inbox.services.messages import message_counted
 
@@ -133,6 +134,11 @@ def _reply_store(
         message_counted(conversation, message)
         _delivery_enqueue(message_id=message.id, since=now)
         live.message_added(message.id, conversation.id)
+        # Whoever answers a conversation nobody has takes it, so a colleague sees it is
+        # handled; a colleague's stays theirs (README, "Triage").
+        conversation_assign(
+            conversation_id=conversation.id, assignee=agent, by=agent, only_if_unassigned=True
+        )
     return message
 
 

@@ -1,5 +1,5 @@
 """What agents do to a conversation from its page: close it, reopen it, reply, retry a reply,
-name its contact, assign it.
+name its contact, assign it, mark it unread.
 
 Parse the id, call the service (which finds and locks the conversation itself, so a view
 does not look it up first), render the new state: the header, and the row's badge out of
@@ -187,3 +187,14 @@ def conversation_assign(request: HttpRequest, conversation_id: str) -> HttpRespo
         conversation_id=ident, assignee=assignee, by=request.user
     )
     return _status_changed(request, outcome, ident)
+
+
+@require_POST
+@login_required
+def conversation_mark_unread(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """ "Mark as unread": back to the list, where the row is bold again for this agent alone
+    (an agent still looking at the thread would read it again at the next message)."""
+    ident = conversation_id_or_404(conversation_id)
+    if not services.conversation_mark_unread(conversation_id=ident, agent_id=request.user.pk):
+        raise Http404("no such conversation")
+    return redirect(reverse("inbox:index"), permanent=False)

@@ -22,7 +22,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
 
-from inbox import selectors
+from inbox import selectors, services
 from inbox.listing import ASSIGNEE_TABS, STATUS_FILTERS, ListState
 from inbox.models import Conversation
 
@@ -113,6 +113,7 @@ def index(request: HttpRequest) -> HttpResponse:
                 q=state.q,
                 sort=state.sort,
                 assignee=state.assignee_username(request.user.get_username()),
+                agent_id=request.user.pk,
             )
         except selectors.InvalidCursor:
             return render_page(request, "inbox/bad_request.html", {}, status=400)
@@ -205,7 +206,12 @@ def _whatsapp_composer(conversation: Conversation, *, blocked: bool) -> dict[str
 
 @login_required
 def conversation_page(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    return thread_response(request, _conversation_or_404(conversation_id))
+    conversation = _conversation_or_404(conversation_id)
+    if not request.GET.get("before"):
+        # Opening the thread reads it, for this agent (README, "Triage"); before the list is
+        # read, so a full page shows its row read too.
+        services.conversation_read(conversation_id=conversation.id, agent_id=request.user.pk)
+    return thread_response(request, conversation)
 
 
 def thread_response(
@@ -253,7 +259,8 @@ def thread_response(
         # Earlier (or later) messages, as the agent scrolls the thread.
         return render_page(request, f"{TEMPLATE}#message-chunk", thread_context)
     if _pane_request(request, "thread-pane"):
-        response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context, status=status)
+        pane = {**thread_context, "row_oob": True}
+        response = render_page(request, f"{TEMPLATE}#thread-pane", pane, status=status)
         url = state.url(request.path)
         if jump_to is not None:
             # Reload and back land on the same match.

@@ -91,6 +91,8 @@ def test_every_view_is_free_of_serious_accessibility_violations(
     page.fill("input[name=password]", "s3cret-pass-word")
     page.click("button[type=submit]")
     expect(page.locator(f"#conversation-{open_id}")).to_be_visible()
+    # Unread to Ana: bold, with its dot (README "Triage").
+    expect(page.locator(f"#conversation-{open_id} [data-unread-dot]")).to_be_visible()
     check("list")
 
     page.goto(f"{live_server.url}/conversations/{open_id}/")
@@ -117,6 +119,17 @@ def test_every_view_is_free_of_serious_accessibility_violations(
     page.goto(f"{live_server.url}/?status=all&q=nada-encontrado")
     expect(page.locator("#list-empty")).to_be_visible()
     check("empty search")
+
+    # Triage's views: Ana's replies made the replies' conversation hers.
+    page.goto(f"{live_server.url}/?assignee=me")
+    expect(page.locator(f"#conversation-{replies_id}")).to_be_visible()
+    check("Mine")
+    page.goto(f"{live_server.url}/?assignee=none")
+    expect(page.locator(f"#conversation-{open_id}")).to_be_visible()
+    check("Unassigned")
+    page.goto(f"{live_server.url}/?sort=waiting")
+    expect(page.locator(f"#conversation-{open_id}")).to_be_visible()
+    check("longest waiting first")
     context.close()
 
     report = [f"{view}: {line}" for view, lines in found.items() for line in lines]

@@ -4,7 +4,6 @@ import threading
 import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count
@@ -14,8 +13,7 @@ from django.urls import reverse
 from inbox import selectors, services
 from inbox.models import Assignment, Conversation
 from tests import markup
-from tests.conftest import T0, new_conversation
-from tests.live.test_consumers import communicator, layer, received_all, run  # noqa: F401
+from tests.conftest import T0
 
 
 def counted(agent) -> dict[str, int]:
@@ -160,41 +158,3 @@ def test_concurrent_assignments_end_with_one_assignee(django_user_model):
     assert conversation.assignee_id == log[-1].assignee_id
     assert Conversation.objects.filter(status="OPEN", assignee__isnull=False).count() == 1
     assert sum(selectors.conversation_counts(agent_id=a.pk).mine for a in agents) == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_assignment_moves_the_row_out_of_the_other_agents_unassigned_tab(
-    layer,  # noqa: F811
-    agent,
-    bea,
-    post_event,
-):
-    ident = uuid.uuid4()
-    post_event(new_conversation(ident))
-    bea_client = Client()
-    bea_client.force_login(bea)
-    cookie = bea_client.cookies["sessionid"].value
-
-    async def scenario():
-        unassigned = communicator("assignee=none", cookie=cookie)
-        mine = communicator("assignee=me", cookie=cookie)
-        for socket in (unassigned, mine):
-            assert (await socket.connect())[0]
-        outcome = await sync_to_async(services.conversation_assign)(
-            conversation_id=ident, assignee=agent, by=agent
-        )
-        assert outcome.result == services.Result.UPDATED
-        seen = await received_all(unassigned)
-        assert f'id="conversation-{ident}" hx-swap-oob="delete"' in seen
-        assert 'data-assignee="ana"' not in seen
-        # Not Bea's: her Mine tab is told to drop it too (it never had it).
-        assert 'data-assignee="ana"' not in await received_all(mine)
-        await sync_to_async(services.conversation_assign)(
-            conversation_id=ident, assignee=bea, by=agent
-        )
-        seen = await received_all(mine)
-        assert 'data-assignee="bea"' in seen
-        for socket in (unassigned, mine):
-            await socket.disconnect()
-
-    run(scenario)

@@ -81,6 +81,33 @@ def test_a_reply_is_stored_pending_with_its_job(settings, conversation, agent):
 
 
 @pytest.mark.django_db
+def test_a_reply_takes_a_conversation_nobody_has_and_ends_the_wait(
+    settings, conversation, agent, django_user_model
+):
+    # README "Triage": a colleague then sees it is handled, and it leaves the waiting sort.
+    settings.PROVIDER_URL = "http://127.0.0.1:9/"
+    services.message_add(
+        message_id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        direction=Direction.RECEIVED,
+        content="Oi, alguém aí?",
+        timestamp=T0,
+    )
+    conversation.refresh_from_db()
+    assert conversation.waiting_since == T0
+    services.message_reply(conversation_id=conversation.id, content="Olá!", agent=agent)
+    conversation.refresh_from_db()
+    assert (conversation.assignee, conversation.waiting_since) == (agent, None)
+
+    # A colleague's reply to it leaves it the first agent's.
+    bea = django_user_model.objects.create_user(username="bea")
+    services.message_reply(conversation_id=conversation.id, content="Sou a Bea.", agent=bea)
+    conversation.refresh_from_db()
+    assert conversation.assignee == agent
+    assert conversation.assignments.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_reply_and_its_job_roll_back_together(settings, conversation, agent):
     settings.PROVIDER_URL = "http://127.0.0.1:9/"
 
