@@ -148,7 +148,7 @@ def test_the_phone_header_is_compact_and_shows_the_whole_id(
     assert header is not None and header["height"] <= 72, header
     title = page.locator("#thread-title")
     assert title.evaluate("el => el.scrollWidth <= el.clientWidth"), "the id is cut"
-    line = page.locator("#thread-title + p")
+    line = page.locator("#thread-meta")
     assert line.evaluate("el => el.getBoundingClientRect().height") < 20, "the count wraps"
     assert line.evaluate("el => el.scrollWidth <= el.clientWidth"), "the count is cut"
     expect(line).to_contain_text("1234 messages" if language == "en-US" else "1234 mensagens")
