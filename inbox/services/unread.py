@@ -2,6 +2,7 @@
 
 from uuid import UUID
 
+from django.db import connection
 from django.utils import timezone
 
 from inbox import db
@@ -12,18 +13,26 @@ def conversation_read(*, conversation_id: UUID, agent_id: int) -> bool:
     """The agent has seen every message the conversation holds now (they opened its thread,
     or a message was pushed into the thread they are looking at). False if there is no
     such conversation. Only this agent's row changes: a colleague's unread stays theirs."""
-    count = (
-        Conversation.objects.filter(pk=conversation_id).values_list("message_count", flat=True)
-    ).first()
-    if count is None:
-        return False
-    with db.write():
-        ConversationRead.objects.update_or_create(
-            conversation_id=conversation_id,
-            agent_id=agent_id,
-            defaults={"seen_count": count, "seen_at": timezone.now()},
+    # One statement (it runs on every thread opened and every message pushed into one):
+    # the count is read and the agent's row written together, so it is atomic by itself and
+    # a message arriving meanwhile is either counted or still unread, never skipped.
+    read = ConversationRead._meta.db_table
+    conversations = Conversation._meta.db_table
+    with db.write(atomic=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {read} (conversation_id, agent_id, seen_count, seen_at) "  # noqa: S608
+            f"SELECT id, %s, message_count, %s FROM {conversations} WHERE id = %s "
+            "ON CONFLICT (conversation_id, agent_id) DO UPDATE "
+            "SET seen_count = excluded.seen_count, seen_at = excluded.seen_at",
+            [
+                agent_id,
+                ConversationRead._meta.get_field("seen_at").get_db_prep_value(
+                    timezone.now(), connection
+                ),
+                Conversation._meta.pk.get_db_prep_value(conversation_id, connection),
+            ],
         )
-    return True
+        return cursor.rowcount > 0
 
 
 def conversation_mark_unread(*, conversation_id: UUID, agent_id: int) -> bool:
