@@ -12,6 +12,7 @@ replaces a bubble that is already there.
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -126,11 +127,18 @@ def message_status_apply(
 
 def held_statuses_apply(*, message_id: uuid.UUID) -> int:
     """Apply the statuses held for a message just stored (the caller holds its locks)."""
-    held = list(
-        HeldEvent.objects.select_for_update().filter(message_id=message_id, applied_at__isnull=True)
+    held = HeldEvent.objects.select_for_update().filter(
+        message_id=message_id, applied_at__isnull=True
     )
+    return held_rows_apply(held, message_id=message_id)
+
+
+def held_rows_apply(held: Iterable[HeldEvent], *, message_id: uuid.UUID) -> int:
+    """Apply held status rows to `message_id`, oldest first, each marked applied with its
+    outcome (the caller holds the message's locks and has selected the rows for update)."""
+    rows = list(held)
     now = timezone.now()
-    for row in sorted(held, key=lambda h: (h.timestamp, h.event_id)):
+    for row in sorted(rows, key=lambda h: (h.timestamp, h.event_id)):
         command = command_load(row.payload)
         outcome = message_delivery_set(
             message_id=message_id, delivery=command.status, error=command.error
@@ -138,4 +146,4 @@ def held_statuses_apply(*, message_id: uuid.UUID) -> int:
         row.applied_at = now
         row.outcome = outcome.result
         row.save(update_fields=["applied_at", "outcome"])
-    return len(held)
+    return len(rows)

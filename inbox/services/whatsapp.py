@@ -15,16 +15,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
-
 from inbox import db, live
-from inbox.commands import command_load
 from inbox.models import Conversation, Delivery, Direction, HeldEvent, Message
 from inbox.phones import InvalidPhone, phone_normalise
 from inbox.services.contacts import contact_for, name_fold
 from inbox.services.conversations import conversation_open
 from inbox.services.delivery import (
     HELD_STATUS,
+    held_rows_apply,
     message_delivery_set,
     message_status_apply,
 )
@@ -187,18 +185,7 @@ def whatsapp_reply_sent(*, message_id: uuid.UUID, wamid: str) -> int:
             message_id=message_id, delivery=Delivery.SENT, only_from=Delivery.PENDING
         )
         Message.objects.filter(pk=message_id).update(channel=CHANNEL, provider_message_id=wamid)
-        rows = list(
-            HeldEvent.objects.select_for_update().filter(
-                event_type=HELD_STATUS, message_id=held_id, applied_at__isnull=True
-            )
+        held = HeldEvent.objects.select_for_update().filter(
+            event_type=HELD_STATUS, message_id=held_id, applied_at__isnull=True
         )
-        now = timezone.now()
-        for row in sorted(rows, key=lambda r: (r.timestamp, r.event_id)):
-            command = command_load(row.payload)
-            outcome = message_delivery_set(
-                message_id=message_id, delivery=command.status, error=command.error
-            )
-            row.applied_at = now
-            row.outcome = outcome.result
-            row.save(update_fields=["applied_at", "outcome"])
-    return len(rows)
+        return held_rows_apply(held, message_id=message_id)

@@ -7,6 +7,7 @@ band, for htmx; a redirect to the thread without JavaScript.
 """
 
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from inbox import selectors, services
+from inbox.models import Message
 from inbox.views.pages import (
     TEMPLATE,
     composer_context,
@@ -63,13 +65,61 @@ def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     # Taken before the write, so this answer's bubble never claims to be newer than a push
     # of a later state (live.js keeps the newest; README "Live updates").
     version = time.time_ns() // 1000
+    return _reply_answer(
+        request,
+        ident,
+        version,
+        lambda: services.message_reply(conversation_id=ident, content=content, agent=request.user),
+        draft=content,
+    )
+
+
+@require_POST
+@login_required
+def message_template(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """Send one of the business's WhatsApp templates (README, "Connect WhatsApp"): the
+    way to reach a customer once the 24-hour window has closed. Answered like a reply."""
+    ident = conversation_id_or_404(conversation_id)
+    chosen = request.POST.get("template", "")
+    version = time.time_ns() // 1000
+
+    def send() -> Message:
+        if not chosen.isdigit():
+            raise services.ReplyRefused("Choose a template to send.", 400)
+        template_id = int(chosen)
+        parameters = []
+        n = 1
+        while f"t{template_id}_p{n}" in request.POST:
+            parameters.append(request.POST[f"t{template_id}_p{n}"])
+            n += 1
+        return services.message_template_send(
+            conversation_id=ident,
+            template_id=template_id,
+            parameters=parameters,
+            agent=request.user,
+        )
+
+    return _reply_answer(request, ident, version, send)
+
+
+def _reply_answer(
+    request: HttpRequest,
+    ident: UUID,
+    version: int,
+    send: Callable[[], Message],
+    *,
+    draft: str = "",
+) -> HttpResponse:
+    """Store a reply (typed or a template) through `send` and answer as the composer does:
+    a refusal's reason in the composer with the draft kept, else the new bubble (htmx) or
+    the thread (a plain form)."""
     try:
-        message = services.message_reply(conversation_id=ident, content=content, agent=request.user)
+        message = send()
     except services.ReplyRefused as refused:
         conversation = selectors.conversation_get(conversation_id=ident)
         if conversation is None:
             raise Http404("no such conversation") from None
-        composer = composer_context(conversation, content=content, error=str(refused.reason))
+        composer = composer_context(conversation, content=draft, error=str(refused.reason))
         if request.htmx:
             return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
         return thread_response(request, conversation, composer=composer, status=refused.status)
@@ -82,51 +132,6 @@ def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
         "live_key": f"message-{message.id}",
         "live_version": version,
         # A reply is the newest message of its thread.
-        "placement": "beforeend:#messages",
-        "fallback": "",
-    }
-    return render_page(request, f"{TEMPLATE}#reply-sent", context)
-
-
-@require_POST
-@login_required
-def message_template(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    """Send one of the business's WhatsApp templates (README, "Connect WhatsApp"): the
-    way to reach a customer once the 24-hour window has closed. Answered like a reply."""
-    ident = conversation_id_or_404(conversation_id)
-    chosen = request.POST.get("template", "")
-    version = time.time_ns() // 1000
-    try:
-        if not chosen.isdigit():
-            raise services.ReplyRefused("Choose a template to send.", 400)
-        template_id = int(chosen)
-        parameters = []
-        n = 1
-        while f"t{template_id}_p{n}" in request.POST:
-            parameters.append(request.POST[f"t{template_id}_p{n}"])
-            n += 1
-        message = services.message_template_send(
-            conversation_id=ident,
-            template_id=template_id,
-            parameters=parameters,
-            agent=request.user,
-        )
-    except services.ReplyRefused as refused:
-        conversation = selectors.conversation_get(conversation_id=ident)
-        if conversation is None:
-            raise Http404("no such conversation") from None
-        composer = composer_context(conversation, error=str(refused.reason))
-        if request.htmx:
-            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
-        return thread_response(request, conversation, composer=composer, status=refused.status)
-    if not request.htmx:
-        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
-    conversation = selectors.conversation_get(conversation_id=ident)
-    context = {
-        **composer_context(conversation),
-        "message": message,
-        "live_key": f"message-{message.id}",
-        "live_version": version,
         "placement": "beforeend:#messages",
         "fallback": "",
     }
