@@ -125,8 +125,9 @@ def test_each_event_is_rendered_once_whatever_the_audience(
     join(live.AGENTS_GROUP, 5)
     join(live.conversation_group(ident), 3)
     count_renders.clear()
-    # The conversations, the messages, the bubble's place and the tabs' counts.
-    with django_assert_max_num_queries(4):
+    # The conversations, the messages, the bubble's place, every agent's read mark (one
+    # query whatever the number of agents) and the tabs' counts.
+    with django_assert_max_num_queries(5):
         live.message_added(message_id, ident)
     # Once per language the inbox speaks, however many sockets will get it (the counts are
     # numbers, the same in every language).
@@ -137,7 +138,8 @@ def test_each_event_is_rendered_once_whatever_the_audience(
         + ["inbox/_pushed.html#removed", "inbox/_pushed.html#counts"]
     )
     count_renders.clear()
-    with django_assert_max_num_queries(2):
+    # The conversation, the agents' read marks and the counts.
+    with django_assert_max_num_queries(3):
         live.conversation_changed(ident)
     assert sorted(count_renders) == sorted(
         ["inbox/_pushed.html#header", "inbox/_pushed.html#row"] * languages
