@@ -112,7 +112,13 @@ def test_a_server_down_when_told_loses_nothing_and_a_reload_shows_the_state(
             return not Message.objects.filter(delivery=Delivery.PENDING).exists()
 
         wait_until(all_sent, WAIT_LIMIT, "replies still PENDING", [log])
-        assert "could not tell the server" in log.read_text()
+        # The notifier's thread tells the server after the state is stored: wait for it.
+        wait_until(
+            lambda: "could not tell the server" in log.read_text(),
+            WAIT_LIMIT,
+            "no warning that the server could not be told",
+            [log],
+        )
 
         server = serve(port=port)
         page = thread_page(port, conversation.id, session_cookie)
