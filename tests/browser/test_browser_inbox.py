@@ -120,6 +120,8 @@ def test_filter_search_open_close_and_reopen(page, live_server, agent):
     log_in(page, live_server)
     open_ids = [str(c.id) for c in story if c.status == "OPEN"]
     assert rows(page) == open_ids
+    # On the Open tab every row is open: the state badge would only repeat the tab.
+    assert not page.is_visible(f"#conversation-{open_ids[0]} [data-status-badge]")
 
     page.click("a[data-filter=closed]")
     page.wait_for_url(re.compile(r"status=closed"))
@@ -130,6 +132,8 @@ def test_filter_search_open_close_and_reopen(page, live_server, agent):
 
     page.click("a[data-filter=all]")
     page.wait_for_url(re.compile(r"status=all"))
+    page.wait_for_selector("#list-scroll[data-filter-status=all]")
+    assert page.is_visible(f"#conversation-{open_ids[0]} [data-status-badge]")  # here it tells
     page.fill("#search-q", "acao")  # finds "ação", in the first conversation only
     page.wait_for_url(re.compile(r"q=acao"))
     page.wait_for_function(
