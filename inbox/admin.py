@@ -11,6 +11,7 @@ from inbox.models import (
     Conversation,
     HeldEvent,
     Message,
+    Note,
     OutboundAttempt,
     WebhookDelivery,
     WhatsAppTemplate,
@@ -82,6 +83,15 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = ["id", "conversation", "direction", "timestamp", "delivery", "sent_by"]
     list_filter = ["direction", "delivery"]
     search_fields = ["id", "conversation__id"]
+    raw_id_fields = ["conversation"]
+
+
+@admin.register(Note)
+class NoteAdmin(admin.ModelAdmin):
+    """Agents' internal notes (README, "Triage"), for an operator to find or remove one."""
+
+    list_display = ["created_at", "conversation", "author"]
+    search_fields = ["conversation__id", "author__username", "content"]
     raw_id_fields = ["conversation"]
 
 

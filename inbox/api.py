@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from inbox import selectors
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Message, Note
 
 
 def agent_required_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -55,6 +55,16 @@ def message_json(message: Message) -> dict[str, object]:
     }
 
 
+def note_json(note: Note) -> dict[str, object]:
+    """An internal note (README, "Triage"): agents' only, so apart from the messages."""
+    return {
+        "id": str(note.id),
+        "author": note.author.get_username() if note.author else None,
+        "content": note.content,
+        "created_at": note.created_at.isoformat(),
+    }
+
+
 def conversation_not_found(conversation_id: object) -> JsonResponse:
     return JsonResponse(
         {"error": "not_found", "detail": f"no conversation {conversation_id}"}, status=404
@@ -71,8 +81,13 @@ def conversation_detail_json(conversation_id: str) -> JsonResponse:
     if conversation is None:
         return conversation_not_found(conversation_id)
     messages = selectors.thread_messages(conversation_id=ident)
+    notes = selectors.thread_notes(conversation_id=ident)
     return JsonResponse(
-        {**conversation_summary(conversation), "messages": [message_json(m) for m in messages]}
+        {
+            **conversation_summary(conversation),
+            "messages": [message_json(m) for m in messages],
+            "notes": [note_json(n) for n in notes],
+        }
     )
 
 

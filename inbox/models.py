@@ -1,5 +1,8 @@
 """The conversation store: what the provider told us, and the log of how it told us."""
 
+import uuid
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -219,6 +222,8 @@ class Message(models.Model):
             ),
         ]
 
+    is_note = False  # a thread's entries are messages and notes (README, "Triage")
+
     def __str__(self) -> str:
         return f"{self.direction} {self.id}"
 
@@ -229,6 +234,37 @@ class Message(models.Model):
         if self.direction != Direction.SENT:
             return None
         return self.delivery or Delivery.SENT
+
+
+class Note(models.Model):
+    """An internal note: agents writing to each other in a thread (README, "Triage"). Not a
+    message: never sent to the provider, never counted, never a row's preview, never in
+    the API's `messages`, and no part of waiting or unread."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    # Kept when the author's account goes: the note still says what was decided.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    content = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Read by a thread's window of time, like the messages' index.
+            models.Index(fields=["conversation", "created_at"], name="note_thread"),
+        ]
+
+    is_note = True
+
+    def __str__(self) -> str:
+        return f"note {self.id} on {self.conversation_id}"
+
+    @property
+    def timestamp(self) -> datetime:
+        """Its place in the thread's time order, read as a message's is."""
+        return self.created_at
 
 
 class WebhookDelivery(models.Model):

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 
 from inbox.listing import STATUS_FILTERS
 from inbox.middleware import server_timezone
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Message, Note
 from inbox.selectors import TabCounts
 
 TEMPLATE = "inbox/_pushed.html"
@@ -163,6 +163,19 @@ def bubble_event(message: Message, *, version: int) -> dict:
         "fallback": "" if following is None else "#messages",
     }
     return {"type": "fragment", "html": _fitting_a_frame(_rendered("bubble", context))}
+
+
+def note_event(note: Note, *, version: int) -> dict:
+    """An internal note's bubble, at the end of the open thread: a note is written now, so
+    it is the thread's newest (a page showing an older window is told to leave it out)."""
+    context = {
+        "note": note,
+        "live_key": f"note-{note.id}",
+        "live_version": version,
+        "placement": "beforeend:#messages",
+        "fallback": "",
+    }
+    return {"type": "fragment", "html": _fitting_a_frame(_rendered("note", context))}
 
 
 def _rendered(partial: str, context: dict) -> dict[str, str]:

@@ -69,7 +69,13 @@ from django.db import connections, transaction
 
 from inbox import selectors
 from inbox.channel_layer import InboxChannelLayer
-from inbox.live.fragments import bubble_event, counts_event, header_event, row_event
+from inbox.live.fragments import (
+    bubble_event,
+    counts_event,
+    header_event,
+    note_event,
+    row_event,
+)
 from inbox.live.groups import (
     AGENTS_GROUP,
     conversation_group,
@@ -77,7 +83,7 @@ from inbox.live.groups import (
     session_group,
     user_group,
 )
-from inbox.models import Message
+from inbox.models import Message, Note
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +110,9 @@ class Change:
     # where it is, not moved to the top.
     DETAILS: ClassVar[str] = "details"
     MESSAGE: ClassVar[str] = "message"
+    # An internal note: its bubble to the thread's viewers, nothing to the list (README,
+    # "Triage": a note is no activity, no count, no preview).
+    NOTE: ClassVar[str] = "note"
     SESSION: ClassVar[str] = "session"
     ACCOUNT: ClassVar[str] = "account"
 
@@ -111,6 +120,7 @@ class Change:
     groups: tuple[str, ...]
     conversation_id: UUID | None = None
     message_id: UUID | None = None
+    note_id: UUID | None = None
     version: int = 0
 
 
@@ -162,6 +172,19 @@ def message_added(message_id: UUID, conversation_id: UUID) -> None:
             groups=(conversation_group(conversation_id), AGENTS_GROUP),
             conversation_id=conversation_id,
             message_id=message_id,
+            version=_version(),
+        )
+    )
+
+
+def note_added(note_id: UUID, conversation_id: UUID) -> None:
+    """Push a new internal note to the thread's viewers (only theirs: the list shows none)."""
+    publish(
+        Change(
+            kind=Change.NOTE,
+            groups=(conversation_group(conversation_id),),
+            conversation_id=conversation_id,
+            note_id=note_id,
             version=_version(),
         )
     )
@@ -239,6 +262,8 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
     )
     # With the replying agent: a bubble names who sent it.
     messages = Message.objects.select_related("sent_by").in_bulk(message_ids) if message_ids else {}
+    note_ids = {c.note_id for c in wanted if c.note_id is not None}
+    notes = Note.objects.select_related("author").in_bulk(note_ids) if note_ids else {}
 
     threads: dict[str, list[dict]] = {}
     rows: dict[UUID, dict] = {}  # by conversation, in the order of their last change
@@ -250,6 +275,12 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
             continue
         if change.kind == Change.ACCOUNT:
             sessions[change.groups[0]] = [{"type": "session.check"}]
+            continue
+        if change.kind == Change.NOTE:
+            note = notes.get(change.note_id)
+            group = change.groups[0]
+            if note is not None and group in audience:
+                threads.setdefault(group, []).append(note_event(note, version=change.version))
             continue
         conversation = conversations.get(change.conversation_id)
         message = messages.get(change.message_id) if change.message_id else None

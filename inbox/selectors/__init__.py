@@ -16,7 +16,13 @@ from inbox.selectors.conversations import (
 )
 from inbox.selectors.counts import TabCounts, conversation_counts
 from inbox.selectors.cursors import InvalidCursor, cursor_decode, cursor_encode
-from inbox.selectors.threads import ThreadPage, thread_around, thread_messages, thread_page
+from inbox.selectors.threads import (
+    ThreadPage,
+    thread_around,
+    thread_messages,
+    thread_notes,
+    thread_page,
+)
 from inbox.selectors.whatsapp import whatsapp_templates, whatsapp_window_closes
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "cursor_encode",
     "thread_around",
     "thread_messages",
+    "thread_notes",
     "thread_page",
     "whatsapp_templates",
     "whatsapp_window_closes",

@@ -21,6 +21,7 @@ from inbox.services.conversations import (
 from inbox.services.dispatch import command_apply
 from inbox.services.held import held_events_report_overdue
 from inbox.services.messages import message_add
+from inbox.services.notes import note_add
 from inbox.services.outbox import (
     ReplyRefused,
     message_reply,
@@ -48,4 +49,5 @@ __all__ = [
     "message_reply",
     "message_retry",
     "message_template_send",
+    "note_add",
 ]

@@ -1,5 +1,5 @@
-"""What agents do to a conversation from its page: close it, reopen it, reply, retry a reply,
-name its contact, assign it, mark it unread.
+"""What agents do to a conversation from its page: close it, reopen it, reply, write a note,
+retry a reply, name its contact, assign it, mark it unread.
 
 Parse the id, call the service (which finds and locks the conversation itself, so a view
 does not look it up first), render the new state: the header, and the row's badge out of
@@ -65,6 +65,9 @@ def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
     # Taken before the write, so this answer's bubble never claims to be newer than a push
     # of a later state (live.js keeps the newest; README "Live updates").
     version = time.time_ns() // 1000
+    if request.POST.get("mode") == "note":
+        # The composer's Note toggle (README, "Triage"): the same box, never sent.
+        return _note_answer(request, ident, version, content)
     return _reply_answer(
         request,
         ident,
@@ -136,6 +139,34 @@ def _reply_answer(
         "fallback": "",
     }
     return render_page(request, f"{TEMPLATE}#reply-sent", context)
+
+
+def _note_answer(request: HttpRequest, ident: UUID, version: int, content: str) -> HttpResponse:
+    """Store an internal note and answer as the composer does for a reply: a refusal's
+    reason with the draft kept, else the note in the thread and the box, still on Note."""
+    try:
+        note = services.note_add(conversation_id=ident, content=content, agent=request.user)
+    except services.ReplyRefused as refused:
+        conversation = selectors.conversation_get(conversation_id=ident)
+        if conversation is None:
+            raise Http404("no such conversation") from None
+        composer = composer_context(
+            conversation, content=content, error=str(refused.reason), note=True
+        )
+        if request.htmx:
+            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
+        return thread_response(request, conversation, composer=composer, status=refused.status)
+    if not request.htmx:
+        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
+    conversation = selectors.conversation_get(conversation_id=ident)
+    context = {
+        **composer_context(conversation, note=True),
+        "note": note,
+        "live_key": f"note-{note.id}",
+        "live_version": version,
+        "placement": "beforeend:#messages",
+    }
+    return render_page(request, f"{TEMPLATE}#note-added", context)
 
 
 @require_POST

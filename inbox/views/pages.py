@@ -158,9 +158,10 @@ def _conversation_or_404(conversation_id: str) -> Conversation:
 
 
 def composer_context(
-    conversation: Conversation, *, content: str = "", error: str = ""
+    conversation: Conversation, *, content: str = "", error: str = "", note: bool = False
 ) -> dict[str, object]:
-    """The reply box: its draft, a refusal's reason, and why it is off, if it is."""
+    """The reply box: its draft, a refusal's reason, why replies are off, if they are, and
+    whether it writes an internal note (README, "Triage") rather than a reply."""
     blocked = ""
     whatsapp = conversation.channel == "whatsapp"
     provider = (
@@ -179,6 +180,7 @@ def composer_context(
         "reply_blocked": blocked,
         "reply_provider": provider,
         "reply_limit": REPLY_LIMIT,
+        "compose_note": note,
     }
     if whatsapp:
         context.update(_whatsapp_composer(conversation, blocked=bool(blocked)))
@@ -249,7 +251,8 @@ def thread_response(
         "conversation": conversation,
         # The assign form's choices: the active agents (README, "Triage").
         "agents": get_user_model().objects.filter(is_active=True).order_by("username"),
-        "messages": thread.messages,
+        # With the window's internal notes, in time order (README, "Triage").
+        "messages": thread.entries,
         "earlier_cursor": thread.earlier_cursor,
         "later_cursor": thread.later_cursor,
         "jump_to": jump_to,

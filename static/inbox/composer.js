@@ -1,7 +1,8 @@
 // The reply box's few behaviours that a form cannot express (templates/inbox/index.html,
 // partial "composer"): Enter sends and Shift+Enter adds a line, a count once the reply
 // nears the limit, a refusal (400/409) shown in place with the draft and the focus kept,
-// and the box following a close or reopen that another agent made (pushed in the header).
+// the Reply/Note toggle, and the box following a close or reopen that another agent made
+// (pushed in the header).
 (function () {
   "use strict";
 
@@ -29,17 +30,41 @@
     count.dataset.over = left < 0 ? "true" : "false";
   }
 
-  // The header is the thread's state as pushed to every viewer; the box follows it.
+  function noteMode(f) {
+    var checked = f.querySelector("input[name=mode]:checked");
+    return !!checked && checked.value === "note";
+  }
+
+  // The box follows the Reply/Note toggle (README, "Triage": a note is allowed where a reply
+  // is not) and the thread's state as pushed to every viewer in the header: a reply is off
+  // while the conversation is closed or no provider is configured, a note never is.
   function followState() {
     var f = form();
-    var status = document.getElementById("conversation-status");
     var fieldset = document.getElementById("reply-fieldset");
     var help = document.getElementById("reply-help");
-    if (!f || !status || !fieldset || !help || f.dataset.provider !== "on") return;
-    var closed = status.dataset.status === "CLOSED";
-    if (fieldset.disabled === closed) return;
-    fieldset.disabled = closed;
-    help.textContent = closed ? f.dataset.closedReason : f.dataset.openHelp;
+    var box = document.getElementById("reply-content");
+    var send = document.getElementById("reply-send");
+    if (!f || !fieldset || !help || !box || !send) return;
+    var status = document.getElementById("conversation-status");
+    var closed = !!status && status.dataset.status === "CLOSED";
+    var note = noteMode(f);
+    var off = f.dataset.provider !== "on" ? f.dataset.offReason : closed ? f.dataset.closedReason : "";
+    var textOff = !note && !off && !!f.dataset.textBlocked;
+    var wanted = {
+      mode: note ? "note" : "reply",
+      disabled: !note && !!off,
+      help: note ? f.dataset.noteHelp : off || f.dataset.textBlocked || f.dataset.openHelp,
+      placeholder: note ? f.dataset.notePlaceholder : f.dataset.replyPlaceholder,
+      send: note ? f.dataset.noteSend : f.dataset.replySend,
+    };
+    // Only what changed: this runs after every swap on the page.
+    if (f.dataset.mode !== wanted.mode) f.dataset.mode = wanted.mode;
+    if (fieldset.disabled !== wanted.disabled) fieldset.disabled = wanted.disabled;
+    if (box.disabled !== textOff) box.disabled = textOff;
+    if (send.disabled !== textOff) send.disabled = textOff;
+    if (help.textContent !== wanted.help) help.textContent = wanted.help;
+    if (box.placeholder !== wanted.placeholder) box.placeholder = wanted.placeholder;
+    if (send.textContent !== wanted.send) send.textContent = wanted.send;
   }
 
   function refresh() {
@@ -58,6 +83,13 @@
 
   document.addEventListener("input", function (event) {
     if (event.target.id === "reply-content") updateCount();
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.name !== "mode" || !event.target.closest("#reply-form")) return;
+    followState();
+    var box = document.getElementById("reply-content");
+    if (box && !box.disabled) box.focus();
   });
 
   // A refusal answers 400 or 409 with the box re-rendered (the reason, the draft): swapped in

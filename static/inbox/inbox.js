@@ -80,7 +80,7 @@
     });
     var used = new Set();
     var previous = null;
-    list.querySelectorAll(":scope > li[id^='message-']").forEach(function (message) {
+    list.querySelectorAll(":scope > li[id^='message-'], :scope > li[id^='note-']").forEach(function (message) {
       var key = dayKey(message);
       if (!key || key === previous) return;
       previous = key;

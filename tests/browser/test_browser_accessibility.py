@@ -76,6 +76,10 @@ def test_every_view_is_free_of_serious_accessibility_violations(
         Message.objects.filter(pk=reply.id).update(
             delivery=state, error="Número inválido" if state == "FAILED" else None
         )
+    # And an internal note among them (README "Triage").
+    services.note_add(
+        conversation_id=uuid.UUID(replies_id), content="Cliente VIP: prioridade", agent=agent
+    )
     context = browser.new_context(
         locale="en-US", viewport={"width": width, "height": height}, timezone_id="UTC"
     )
@@ -105,12 +109,16 @@ def test_every_view_is_free_of_serious_accessibility_violations(
 
     page.goto(f"{live_server.url}/conversations/{replies_id}/")
     expect(page.locator("#messages > li[data-delivery]")).to_have_count(5)
-    check("thread with replies in every delivery state")
+    expect(page.locator("#messages > li[data-note]")).to_have_count(1)
+    check("thread with replies in every delivery state and a note")
     # A refused reply: the reason shows in the composer.
     page.locator("#reply-content").fill("   ")
     page.locator("#reply-content").press("Enter")
     expect(page.locator("#reply-error")).not_to_be_empty()
     check("refused reply")
+    page.locator("label:has(input[name=mode][value=note])").click()
+    expect(page.locator("#reply-form")).to_have_attribute("data-mode", "note")
+    check("composer writing a note")
 
     page.goto(f"{live_server.url}/?status=all&q=premium")
     expect(page.locator("#conversation-list > li[id^=conversation-]")).to_have_count(1)

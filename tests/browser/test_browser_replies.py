@@ -174,8 +174,25 @@ def test_agents_reply_and_see_the_ticks_change_and_retry_a_failed_reply(
         theirs.get_by_role("button", name="Close").click()
         expect(box).to_be_disabled(timeout=LIVE)
         expect(mine.locator("#reply-help")).to_have_text("Reopen to reply")
+        # A note is allowed on a closed conversation (README "Triage"): the Note toggle
+        # turns the box on; Enter adds it, yellow and signed, on both pages, and the
+        # provider never hears of it.
+        mine.get_by_text("Note", exact=True).click()
+        expect(box).to_be_enabled()
+        expect(mine.locator("#reply-help")).to_contain_text("Only agents see a note")
+        box.type("Cliente pediu <i>reembolso</i>")
+        box.press("Enter")
+        expect(box).to_have_value("", timeout=LIVE)
+        for page in pages:
+            note = page.locator("#messages > li[data-note]")
+            expect(note).to_have_count(1, timeout=LIVE)
+            expect(note.locator("p")).to_have_text("Cliente pediu <i>reembolso</i>")
+            expect(note).to_contain_text("Note by ana")
+        mine.get_by_text("Reply", exact=True).click()
+        expect(box).to_be_disabled()
         theirs.get_by_role("button", name="Reopen").click()
         expect(box).to_be_enabled(timeout=LIVE)
+        assert provider.ids() == [message_id, failed_id, failed_id]
         for page in pages:
             page.context.close()
 

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from inbox import consumers, live
+from inbox import consumers, live, services
 from project.asgi import application
 from tests import markup
 from tests.conftest import close_conversation, new_conversation, new_message
@@ -694,5 +694,36 @@ def test_a_new_message_updates_the_open_threads_header_count(layer, session_cook
         text = " ".join(re.sub(r"<[^>]+>", " ", header.group()).split())
         assert "· 1 message" in text
         await viewing.disconnect()
+
+    run(scenario)
+
+
+def test_a_note_goes_to_the_threads_viewers_only_escaped_and_moves_no_row(
+    layer, agent, session_cookie, post_event
+):
+    """An internal note (README, "Triage"): its bubble to whoever has the thread open, and
+    nothing to the list: a note is no activity, no count, no preview."""
+    watched = uuid.uuid4()
+    post_event(new_conversation(watched))
+
+    def write_note():
+        note = services.note_add(conversation_id=watched, content="<b>VIP</b>", agent=agent)
+        assert live.wait_until_sent(timeout=10)
+        return note
+
+    async def scenario():
+        viewing = communicator(f"conversation={watched}", cookie=session_cookie)
+        listing = communicator(cookie=session_cookie)
+        for socket in (viewing, listing):
+            assert (await socket.connect())[0]
+        note = await sync_to_async(write_note)()
+        seen_by_viewer = await received_all(viewing)
+        shown = markup.inside(seen_by_viewer, "beforeend:#messages", f"note-{note.id}")
+        assert shown.has_attr("data-note") and not shown.has_attr("data-direction")
+        assert "&lt;b&gt;VIP&lt;/b&gt;" in seen_by_viewer and "<b>VIP" not in seen_by_viewer
+        assert "Note by ana" in seen_by_viewer
+        assert await received_all(listing) == ""  # no row, no counts
+        for socket in (viewing, listing):
+            await socket.disconnect()
 
     run(scenario)

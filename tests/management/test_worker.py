@@ -191,3 +191,24 @@ def test_the_worker_refuses_a_concurrency_it_cannot_run(tmp_path):
     )
     assert result.returncode != 0
     assert "--concurrency must be 1 to 64, not 0" in result.stderr
+
+
+def test_notes_never_reach_the_provider(tmp_path, workers, conversation, agent):
+    """An internal note (README, "Triage") queues nothing: with a worker running, the
+    provider gets the reply written after two notes, and only it."""
+    with StubProvider(Reply(200)) as stub:
+        log = tmp_path / "worker.log"
+        workers.append(start_worker(stub, log))
+        for text in ("Cliente VIP", "Já pedi o estorno"):
+            services.note_add(conversation_id=conversation.id, content=text, agent=agent)
+        reply = services.message_reply(
+            conversation_id=conversation.id, content="Estorno feito!", agent=agent
+        )
+
+        def sent() -> bool:
+            return Message.objects.get(pk=reply.id).delivery == Delivery.SENT
+
+        wait_until(sent, 30, "the reply was not SENT", [log])
+        assert stub.ids() == [str(reply.id)]
+        assert [r for r in stub.received if b"Cliente VIP" in r.body] == []
+        assert Message.objects.filter(conversation=conversation).count() == 1

@@ -142,9 +142,9 @@ def test_search_on_a_ten_thousand_message_thread_keeps_its_queries_bounded(
     with django_assert_max_num_queries(8):
         listing = agent_client.get("/", {"q": "boleto", "status": "all"})
     assert marks(snippet(listing, long_thread)) == ["boleto"]
-    # The full page: the searched list beside it, three for the window, the agents the
-    # thread can be assigned to and the agent's read mark (one upsert).
-    with django_assert_max_num_queries(13):
+    # The full page: the searched list beside it, three for the window and one for its
+    # notes, the agents the thread can be assigned to and the agent's read mark (one upsert).
+    with django_assert_max_num_queries(14):
         thread = agent_client.get(
             f"/conversations/{long_thread.id}/", {"q": "boleto", "at": str(hit.id)}
         )
@@ -152,7 +152,8 @@ def test_search_on_a_ten_thousand_message_thread_keeps_its_queries_bounded(
     assert len(ids) == 50 and str(hit.id) in ids
     assert marks(str(markup.by_id(thread, "messages"))) == ["boleto"]
     later = markup.attr(thread, "messages-later", "hx-get")
-    # Session, agent, conversation, the read mark (newer messages are now seen), the page.
-    with django_assert_max_num_queries(5):
+    # Session, agent, conversation, the read mark (newer messages are now seen), the page
+    # and its notes.
+    with django_assert_max_num_queries(6):
         page = agent_client.get(later, headers=HTMX)
     assert len(message_ids(page)) == 50

@@ -1,0 +1,43 @@
+"""Internal notes (README, "Triage"): what agents write to each other in a thread.
+
+A note is stored and pushed to the thread's viewers, and that is all: no delivery job, no
+message count, no preview, no waiting or unread change. So it is allowed where a reply is
+not: on a closed conversation, and with no provider configured.
+"""
+
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
+
+from inbox import db, live
+from inbox.models import Conversation, Note
+from inbox.services.outbox import MAX_REPLY_LENGTH, ReplyRefused
+
+MAX_NOTE_LENGTH = MAX_REPLY_LENGTH  # one composer, one limit
+
+
+def note_add(*, conversation_id: UUID, content: str, agent: AbstractBaseUser) -> Note:
+    """Store an agent's note on a conversation and push it to the thread's viewers.
+
+    Raises `ReplyRefused` (the composer's refusal, nothing stored) for blank content, more
+    than 4,096 characters, a NUL character (400) or an unknown conversation (404).
+    """
+    if not content.strip():
+        raise ReplyRefused(_("A note cannot be blank."), 400)
+    if len(content) > MAX_NOTE_LENGTH:
+        raise ReplyRefused(
+            _("A note is at most %(limit)d characters; this one has %(length)d.")
+            % {"limit": MAX_NOTE_LENGTH, "length": len(content)},
+            400,
+        )
+    if "\x00" in content:
+        raise ReplyRefused(_("A note cannot contain a NUL character."), 400)
+    if not Conversation.objects.filter(pk=conversation_id).exists():
+        raise ReplyRefused(_("Conversation %(id)s does not exist.") % {"id": conversation_id}, 404)
+    # No row lock: a note changes nothing of the conversation's own state, so it need not
+    # wait for a webhook writing to the same conversation (conversations are never deleted).
+    with db.write():
+        note = Note.objects.create(conversation_id=conversation_id, author=agent, content=content)
+        live.note_added(note.id, conversation_id)
+    return note
