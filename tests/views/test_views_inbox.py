@@ -647,3 +647,12 @@ def test_seeded_messages_are_searchable(db):
     assert selectors.conversation_matches(conversation_id=message.conversation_id, q=word)
     page = selectors.conversation_list(status=None, q=word)
     assert message.conversation_id in {c.id for c in page.conversations}
+
+
+@pytest.mark.parametrize("query", ["", "?q=nada-encontrado"])
+def test_the_empty_states_draw_their_pictures_without_an_emoji_font(agent_client, query):
+    """Issue 12: "💬" rendered as a box on machines with no emoji font; the pictures are SVG."""
+    page = markup.parse(agent_client.get(f"/{query}"))
+    for empty in (page.select_one("#list-empty"), page.select_one("#thread-pane")):
+        assert empty.select_one("svg[aria-hidden=true]") is not None
+        assert not any(ord(char) > 0x2FFF for char in empty.get_text())  # no emoji
