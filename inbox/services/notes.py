@@ -12,9 +12,7 @@ from django.utils.translation import gettext as _
 
 from inbox import db, live
 from inbox.models import Conversation, Note
-from inbox.services.outbox import MAX_REPLY_LENGTH, ReplyRefused
-
-MAX_NOTE_LENGTH = MAX_REPLY_LENGTH  # one composer, one limit
+from inbox.services.outbox import ReplyRefused, content_check
 
 
 def note_add(*, conversation_id: UUID, content: str, agent: AbstractBaseUser) -> Note:
@@ -23,16 +21,7 @@ def note_add(*, conversation_id: UUID, content: str, agent: AbstractBaseUser) ->
     Raises `ReplyRefused` (the composer's refusal, nothing stored) for blank content, more
     than 4,096 characters, a NUL character (400) or an unknown conversation (404).
     """
-    if not content.strip():
-        raise ReplyRefused(_("A note cannot be blank."), 400)
-    if len(content) > MAX_NOTE_LENGTH:
-        raise ReplyRefused(
-            _("A note is at most %(limit)d characters; this one has %(length)d.")
-            % {"limit": MAX_NOTE_LENGTH, "length": len(content)},
-            400,
-        )
-    if "\x00" in content:
-        raise ReplyRefused(_("A note cannot contain a NUL character."), 400)
+    content_check(content, kind="note")
     if not Conversation.objects.filter(pk=conversation_id).exists():
         raise ReplyRefused(_("Conversation %(id)s does not exist.") % {"id": conversation_id}, 404)
     # No row lock: a note changes nothing of the conversation's own state, so it need not

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message, WhatsAppTemplate
@@ -84,18 +85,36 @@ def message_reply(*, conversation_id: uuid.UUID, content: str, agent: AbstractBa
     """
     # No provider is the first refusal, before the content's: nothing typed could go out.
     _provider_configured(Conversation.objects.filter(pk=conversation_id).first())
-    if not content.strip():
-        raise ReplyRefused(_("A reply cannot be blank."), 400)
-    if len(content) > MAX_REPLY_LENGTH:
-        raise ReplyRefused(
-            _("A reply is at most %(limit)d characters; this one has %(length)d.")
-            % {"limit": MAX_REPLY_LENGTH, "length": len(content)},
-            400,
-        )
-    if "\x00" in content:
-        # What the webhook refuses too, and PostgreSQL's text cannot hold.
-        raise ReplyRefused(_("A reply cannot contain a NUL character."), 400)
+    content_check(content)
     return _reply_store(conversation_id=conversation_id, content=content, agent=agent)
+
+
+# What the composer refuses in what an agent typed, a reply's or a note's words: whole
+# sentences each, as translators need them.
+_REFUSALS = {
+    "reply": (
+        gettext_lazy("A reply cannot be blank."),
+        gettext_lazy("A reply is at most %(limit)d characters; this one has %(length)d."),
+        gettext_lazy("A reply cannot contain a NUL character."),
+    ),
+    "note": (
+        gettext_lazy("A note cannot be blank."),
+        gettext_lazy("A note is at most %(limit)d characters; this one has %(length)d."),
+        gettext_lazy("A note cannot contain a NUL character."),
+    ),
+}
+
+
+def content_check(content: str, *, kind: str = "reply") -> None:
+    """Raise `ReplyRefused` (400) for blank content, more than 4,096 characters, or a NUL
+    (what the webhook refuses too, and PostgreSQL's text cannot hold)."""
+    blank, too_long, nul = _REFUSALS[kind]
+    if not content.strip():
+        raise ReplyRefused(str(blank), 400)
+    if len(content) > MAX_REPLY_LENGTH:
+        raise ReplyRefused(str(too_long) % {"limit": MAX_REPLY_LENGTH, "length": len(content)}, 400)
+    if "\x00" in content:
+        raise ReplyRefused(str(nul), 400)
 
 
 def _reply_store(

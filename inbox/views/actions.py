@@ -119,13 +119,7 @@ def _reply_answer(
     try:
         message = send()
     except services.ReplyRefused as refused:
-        conversation = selectors.conversation_get(conversation_id=ident)
-        if conversation is None:
-            raise Http404("no such conversation") from None
-        composer = composer_context(conversation, content=draft, error=str(refused.reason))
-        if request.htmx:
-            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
-        return thread_response(request, conversation, composer=composer, status=refused.status)
+        return _refused(request, ident, refused, draft=draft)
     if not request.htmx:
         return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
     conversation = selectors.conversation_get(conversation_id=ident)
@@ -141,21 +135,32 @@ def _reply_answer(
     return render_page(request, f"{TEMPLATE}#reply-sent", context)
 
 
+def _refused(
+    request: HttpRequest,
+    ident: UUID,
+    refused: services.ReplyRefused,
+    *,
+    draft: str,
+    note: bool = False,
+) -> HttpResponse:
+    """The composer again with the refusal's reason and the draft kept: swapped in place for
+    htmx, or the whole thread for a plain form; 404 when there is no such conversation."""
+    conversation = selectors.conversation_get(conversation_id=ident)
+    if conversation is None:
+        raise Http404("no such conversation") from None
+    composer = composer_context(conversation, content=draft, error=str(refused.reason), note=note)
+    if request.htmx:
+        return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
+    return thread_response(request, conversation, composer=composer, status=refused.status)
+
+
 def _note_answer(request: HttpRequest, ident: UUID, version: int, content: str) -> HttpResponse:
     """Store an internal note and answer as the composer does for a reply: a refusal's
     reason with the draft kept, else the note in the thread and the box, still on Note."""
     try:
         note = services.note_add(conversation_id=ident, content=content, agent=request.user)
     except services.ReplyRefused as refused:
-        conversation = selectors.conversation_get(conversation_id=ident)
-        if conversation is None:
-            raise Http404("no such conversation") from None
-        composer = composer_context(
-            conversation, content=content, error=str(refused.reason), note=True
-        )
-        if request.htmx:
-            return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
-        return thread_response(request, conversation, composer=composer, status=refused.status)
+        return _refused(request, ident, refused, draft=content, note=True)
     if not request.htmx:
         return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
     conversation = selectors.conversation_get(conversation_id=ident)
