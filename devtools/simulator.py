@@ -317,7 +317,43 @@ def customer_answer(rng: random.Random, reply: str) -> str:
     return rng.choice(topic["follow"]).format(n=rng.randint(10000, 99999))
 
 
-class DemoProvider:
+class StandIn:
+    """An outside service stood in for on this machine (the provider, Meta's Graph API): an
+    HTTP server on its own thread, and what it reports back to the inbox a moment later, as
+    the customer's phone would. `deliver` posts one event to the inbox's webhook; it is
+    called from timer threads."""
+
+    def __init__(self, *, host: str, port: int, deliver: Callable[[dict], int]) -> None:
+        self.host, self.port = host, port
+        self.deliver = deliver
+        self.server: ThreadingHTTPServer | None = None
+        self.timers: list[threading.Timer] = []
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer((self.host, self.port), handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def _later(self, delay: float, event_factory: Callable[[], dict]) -> None:
+        def send() -> None:
+            # The inbox is down: a phone's report is lost, as in life.
+            with contextlib.suppress(OSError):
+                self.deliver(event_factory())
+
+        timer = threading.Timer(delay, send)
+        timer.daemon = True
+        self.timers = [t for t in self.timers if t.is_alive()] + [timer]
+        timer.start()
+
+
+class DemoProvider(StandIn):
     """The provider's side of replies, for the demo (README "See it live: `make demo`").
 
     Serves `PROVIDER_URL` on this machine: takes the inbox's signed `SEND_MESSAGE` like a
@@ -341,16 +377,13 @@ class DemoProvider:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"the demo provider serves http://host:port/path, not {url!r}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        super().__init__(host=parts.hostname, port=parts.port or 80, deliver=deliver)
         self.path = parts.path or "/"
         self.secret = secret
-        self.deliver = deliver
         self.rng = rng
         self.delays = (delivered_after, read_after, answer_after)
         self.taken: set[str] = set()
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-        self.timers: list[threading.Timer] = []
 
     def start(self) -> None:
         provider = self
@@ -369,16 +402,7 @@ class DemoProvider:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # the simulator prints its own summary
 
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self._serve(Handler)
 
     def take(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
         """One SEND_MESSAGE request: the status and JSON body to answer it with."""
@@ -408,17 +432,6 @@ class DemoProvider:
         self._later(read, _status_event(message_id, "READ"))
         self._later(answered, _customer_event(conversation_id, answer))
         return 200, {"id": message_id, "status": "accepted"}
-
-    def _later(self, delay: float, event_factory: Callable[[], dict]) -> None:
-        def send() -> None:
-            # The inbox is down: a phone's status report is lost, as in life.
-            with contextlib.suppress(OSError):
-                self.deliver(event_factory())
-
-        timer = threading.Timer(delay, send)
-        timer.daemon = True
-        self.timers = [t for t in self.timers if t.is_alive()] + [timer]
-        timer.start()
 
 
 def _status_event(message_id: str, status: str) -> Callable[[], dict]:

@@ -6,7 +6,6 @@ The envelopes are shaped like Meta's documented examples (text, image, location,
 several messages in one body); everything is drawn from a `random.Random` the caller owns.
 """
 
-import contextlib
 import itertools
 import json
 import random
@@ -15,10 +14,10 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from devtools.simulator import RECEIVED, conversation_lines, customer_answer
+from devtools.simulator import RECEIVED, StandIn, conversation_lines, customer_answer
 
 _NAMES = [
     "Ana Souza",
@@ -147,7 +146,7 @@ def customer_bodies(rng: random.Random, *, count: int) -> list[list[dict]]:
     return customers
 
 
-class DemoGraph:
+class DemoGraph(StandIn):
     """Meta's Graph API as far as the inbox uses it, for the demo and the browser test.
 
     `POST /<version>/<phone number id>/messages` checks the bearer token, answers with a
@@ -170,18 +169,15 @@ class DemoGraph:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"the demo Graph API serves http://host:port, not {url!r}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        super().__init__(host=parts.hostname, port=parts.port or 80, deliver=deliver)
         self.url = f"http://{self.host}:{self.port}"
         self.token = token
-        self.deliver = deliver
         self.rng = rng
         self.delays = delays
         self.answer = answer
         self.serial = itertools.count(1)
         self.lock = threading.Lock()
         self.sent: list[dict] = []
-        self.server: ThreadingHTTPServer | None = None
-        self.timers: list[threading.Timer] = []
 
     def start(self) -> None:
         graph = self
@@ -230,16 +226,7 @@ class DemoGraph:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self._serve(Handler)
 
     def take(self, path: str, body: bytes) -> tuple[int, dict]:
         """One /messages request: the status and JSON to answer it with."""
@@ -272,14 +259,3 @@ class DemoGraph:
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [{"id": wamid}],
         }
-
-    def _later(self, delay: float, body: Callable[[], dict]) -> None:
-        def send() -> None:
-            # The inbox is down: the phone's report is lost, as in life.
-            with contextlib.suppress(OSError):
-                self.deliver(body())
-
-        timer = threading.Timer(delay, send)
-        timer.daemon = True
-        self.timers = [t for t in self.timers if t.is_alive()] + [timer]
-        timer.start()
