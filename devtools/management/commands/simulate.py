@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devtools import whatsapp
-from devtools.simulator import DemoProvider, conversation_events
+from devtools.simulator import DemoProvider, StandIn, conversation_events
 
 
 class _Webhook:
@@ -25,6 +26,7 @@ class _Webhook:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise CommandError(f"--url must be http(s)://host[:port], not {url!r}")
+        self.url = url
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port
@@ -168,26 +170,21 @@ class Command(BaseCommand):
             settings.PROVIDER_SECRET if provider_secret is None else provider_secret,
             seed,
         )
-        try:
-            if wait:
-                webhook.wait_until_up(wait)
-            statuses = self._play(
+        statuses = self._played(
+            webhook,
+            wait,
+            serving,
+            lambda: self._play(
                 webhook,
                 random.Random(seed),  # noqa: S311 - test traffic, not secrets
                 conversations,
                 rate,
                 concurrency,
                 close_ratio,
-            )
-        except KeyboardInterrupt:
-            self.stdout.write("\nstopped")
-            if serving:
-                serving.stop()
+            ),
+        )
+        if statuses is None:
             return
-        except OSError as exc:
-            if serving:
-                serving.stop()
-            raise CommandError(f"the server at {url} did not answer: {exc}") from exc
         summary = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
         refused = sum(count for status, count in statuses.items() if status >= 300)
         if refused:
@@ -229,6 +226,29 @@ class Command(BaseCommand):
             raise CommandError(f"cannot serve the provider at {provider_url}: {exc}") from exc
         self.stdout.write(f"serving the provider at {provider_url}: agents' replies get answers")
         return serving
+
+    def _played(
+        self,
+        webhook: _Webhook,
+        wait: float,
+        stand_in: StandIn | None,
+        play: Callable[[], Counter[int]],
+    ) -> Counter[int] | None:
+        """`play()`'s statuses once the server is up (waiting `wait` seconds for it); None when
+        stopped with Ctrl-C. The stand-in stops then, or when the server does not answer."""
+        try:
+            if wait:
+                webhook.wait_until_up(wait)
+            return play()
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped")
+            if stand_in:
+                stand_in.stop()
+            return None
+        except OSError as exc:
+            if stand_in:
+                stand_in.stop()
+            raise CommandError(f"the server at {webhook.url} did not answer: {exc}") from exc
 
     def _keep_serving(self, serving: "DemoProvider | whatsapp.DemoGraph") -> None:
         self.stdout.write("still the provider for the agents' replies; Ctrl-C stops")
@@ -336,11 +356,10 @@ class Command(BaseCommand):
             self.stdout.write(f"serving a stand-in Graph API at {graph_url}")
         rng = random.Random(seed)  # noqa: S311 - test traffic, not secrets
         queues = whatsapp.customer_bodies(rng, count=customers)
-        statuses: Counter[int] = Counter()
         interval = 1.0 / rate if rate else 0.0
-        try:
-            if wait:
-                webhook.wait_until_up(wait)
+
+        def play() -> Counter[int]:
+            statuses: Counter[int] = Counter()
             while queues:
                 index = rng.randrange(len(queues))
                 body = queues[index].pop(0)
@@ -352,15 +371,11 @@ class Command(BaseCommand):
                     self.stderr.write(f"envelope -> {status}: {answer.decode(errors='replace')}")
                 if interval:
                     time.sleep(interval)
-        except KeyboardInterrupt:
-            self.stdout.write("\nstopped")
-            if graph:
-                graph.stop()
+            return statuses
+
+        statuses = self._played(webhook, wait, graph, play)
+        if statuses is None:
             return
-        except OSError as exc:
-            if graph:
-                graph.stop()
-            raise CommandError(f"the server at {url} did not answer: {exc}") from exc
         summary = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
         self.stdout.write(
             self.style.SUCCESS(f"played {customers} WhatsApp customers: {summary or 'nothing'}")
