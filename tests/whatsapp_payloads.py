@@ -4,8 +4,11 @@ value shapes, with our own ids and times so a test can vary them."""
 
 import hashlib
 import hmac
+import http.client
 import json
+from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from tests.conftest import T0
 
@@ -157,3 +160,24 @@ def dumps(body: dict) -> bytes:
 
 def sign(raw: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def poster(base_url: str) -> Callable[[dict], int]:
+    """A stand-in Graph API's `deliver`: each envelope signed and posted to the WhatsApp
+    webhook of the server at `base_url`, its status returned."""
+
+    def deliver(body: dict) -> int:
+        raw = json.dumps(body).encode()
+        parts = urlsplit(base_url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection.request(
+            "POST",
+            "/webhook/whatsapp/",
+            raw,
+            {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)},
+        )
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    return deliver

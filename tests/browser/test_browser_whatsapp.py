@@ -8,12 +8,10 @@ over the file; the thread passes axe at a desktop's and a phone's size. Redis ca
 worker's changes to the page, as in tests/browser/test_browser_replies.py.
 """
 
-import http.client
 import json
 import random
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -32,24 +30,6 @@ from tests.conftest import free_port
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TOKEN = "browser-access-token"
-
-
-def poster(base_url: str):
-    def deliver(body: dict) -> int:
-        raw = json.dumps(body).encode()
-        parts = urlsplit(base_url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        connection.request(
-            "POST",
-            "/webhook/whatsapp/",
-            raw,
-            {"Content-Type": "application/json", "X-Hub-Signature-256": wa.sign(raw)},
-        )
-        status = connection.getresponse().status
-        connection.close()
-        return status
-
-    return deliver
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
@@ -74,7 +54,7 @@ def test_a_whatsapp_customer_is_answered_and_the_ticks_turn(
     }
     server = serve(**env)
     worker(**env)
-    deliver = poster(server.url)
+    deliver = wa.poster(server.url)
     graph = DemoGraph(
         url=graph_url,
         token=TOKEN,

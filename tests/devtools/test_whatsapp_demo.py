@@ -2,11 +2,8 @@
 customers through the real webhook, an agent's reply through the worker to the stand-in
 Graph API, whose statuses and the customer's answer come back through the webhook."""
 
-import http.client
-import json
 import random
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -57,24 +54,10 @@ def test_simulate_whatsapp_needs_the_app_secret(live_server, settings):
 def test_a_reply_goes_through_the_stand_in_graph_and_its_ticks_come_back(
     live_server, channel, settings, agent
 ):
-    def deliver_envelope(body: dict) -> int:
-        raw = json.dumps(body).encode()
-        parts = urlsplit(live_server.url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        connection.request(
-            "POST",
-            "/webhook/whatsapp/",
-            raw,
-            {"Content-Type": "application/json", "X-Hub-Signature-256": wa.sign(raw)},
-        )
-        status = connection.getresponse().status
-        connection.close()
-        return status
-
     graph = DemoGraph(
         url=settings.WHATSAPP_GRAPH_URL,
         token="demo-token",
-        deliver=deliver_envelope,
+        deliver=wa.poster(live_server.url),
         rng=random.Random(1),
         delays=(0.05, 0.1, 0.2, 0.3),
     )
