@@ -57,7 +57,7 @@ def counts_for_plan(plan: search.Plan | None, *, agent_id: int | None = None) ->
     if plan is None:
         return _all_counts(agent_id)
     if plan.broad:
-        return _search_counts_capped(plan.terms)
+        return _search_counts_capped(plan)
     return _capped(_count_by_state(search.narrow(Conversation.objects.all(), plan)))
 
 
@@ -108,7 +108,7 @@ def _capped(counts: dict[str, int]) -> TabCounts:
     return TabCounts(**clamped, capped=over)
 
 
-def _search_counts_capped(terms: list[str]) -> TabCounts:
+def _search_counts_capped(plan: search.Plan) -> TabCounts:
     """Per state, the matching conversations up to one past the limit: each count stops
     walking as soon as it has enough. Both in one query.
 
@@ -117,11 +117,11 @@ def _search_counts_capped(terms: list[str]) -> TabCounts:
     a word in 145,000 messages); the sample, reading a thousand."""
     limit = SEARCH_COUNT_LIMIT + 1
     if connection.vendor == "sqlite":
-        sampled = _sampled_counts(terms)
+        sampled = _sampled_counts(plan.terms)
         if min(sampled.values()) >= limit:
             return _capped(sampled)
     table = Conversation._meta.db_table
-    condition, params = search.match_sql(search.Plan(terms=terms, broad=True), table)
+    condition, params = search.match_sql(plan, table)
     one_state = (
         f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" WHERE "{table}"."status" = %s '  # noqa: S608
         f"AND {condition} LIMIT %s) AS matched"

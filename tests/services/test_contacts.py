@@ -9,6 +9,7 @@ from devtools.seeding import seed
 from devtools.simulator import customer
 from inbox import selectors, services
 from inbox.models import Contact, Conversation
+from inbox.selectors import search
 from tests import markup
 from tests.conftest import new_conversation, new_message
 
@@ -131,6 +132,29 @@ def test_search_finds_a_conversation_by_contact_name_or_phone(post_event, agent_
     assert other in {c.id for c in selectors.conversation_list(q="conceicao").conversations}
     assert selectors.conversation_counts(q="brandao").open == 1
     assert markup.has_id(agent_client.get("/?q=brandao").content, f"conversation-{cid}")
+
+
+@pytest.mark.parametrize("broad", [False, True], ids=["narrow", "broad"])
+def test_a_search_lists_its_contacts_once_and_finds_them_past_the_listing(
+    post_event, monkeypatch, broad
+):
+    """The plan lists the matching contacts (one query with the index's count), so the
+    list's condition names them; more than MAX_CONTACT_HITS, and it asks the contacts itself:
+    the same conversations either way, with messages matching too."""
+    monkeypatch.setattr(search, "BROAD_HITS", 1 if broad else 1000)
+    marias = [opened(post_event, {"name": f"Maria {n}", "phone": None})[2] for n in range(3)]
+    _, _, said = opened(post_event, {"name": "Ana", "phone": None})
+    post_event(new_message(said, content="a maria ligou"))
+    plan = search.plan("maria")
+    assert plan.broad is broad
+    assert plan.contacts is not None and len(plan.contacts) == 3
+    expected = {*marias, said}
+    assert {c.id for c in selectors.conversation_list(q="maria").conversations} == expected
+    monkeypatch.setattr(search, "MAX_CONTACT_HITS", 2)
+    assert search.plan("maria").contacts is None
+    assert {c.id for c in selectors.conversation_list(q="maria").conversations} == expected
+    assert selectors.conversation_counts(q="maria").open == 4
+    assert search.plan("nobody").contacts == ()
 
 
 def test_an_agent_renames_the_contact_from_the_thread(post_event, agent_client, client):

@@ -241,9 +241,9 @@ def test_search_counts_when_both_states_pass_the_limit(agent_client, monkeypatch
 def test_a_search_walks_the_list_once_enough_messages_match(db, monkeypatch):
     monkeypatch.setattr(search, "BROAD_HITS", 3)
     make_conversation(contents=("fatura", "fatura atrasada"))
-    assert search.plan("fatura") == search.Plan(terms=["fatura"], broad=False)
+    assert search.plan("fatura") == search.Plan(terms=["fatura"], broad=False, contacts=())
     make_conversation(contents=("fatura",))
-    assert search.plan("FATURA") == search.Plan(terms=["FATURA"], broad=True)
+    assert search.plan("FATURA") == search.Plan(terms=["FATURA"], broad=True, contacts=())
     assert search.plan("?!") is None
 
 
