@@ -352,13 +352,16 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def _enter_presence(self) -> None:
         """Starts being present in the thread this socket views, if any: announces itself,
-        asking the others there to answer, and shows the (so far empty) line, which also
-        replaces whatever a previous socket of this page left in it."""
+        asking the others there to answer. The page starts with an empty line (rendered so,
+        and emptied by live.js whenever its socket opens or follows it), so an empty one is
+        not sent: a thread nobody else views costs its socket no frame."""
         if not self.viewing:
             return
         self.presence_group = live.conversation_group(self.viewing)
         self.presence = Presence(me=self.user_id)
-        self.presence_shown: str | None = None
+        self.presence_shown = live.presence_html(
+            conversation_id=self.viewing, viewing=[], typing=[], language=self.language
+        )
         self.announce_at = _now() + presence.ANNOUNCE_EVERY
         await self._send_presence(presence.HERE, ask=True)
         self.presence_changed.set()

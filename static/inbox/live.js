@@ -160,6 +160,7 @@
     ws.addEventListener("open", function () {
       if (ws !== socket) return;
       retries = 0;
+      clearPresence();
       follow();
       refetch();
     });
@@ -175,6 +176,7 @@
     if (view() === viewed) return;
     typingSent = 0;
     typing = false;
+    clearPresence();
     // Another tab or search: its list was read after every update held for the last one.
     dropHeld();
     follow();
@@ -389,6 +391,16 @@
       current.getAttribute("data-viewers") === elt.getAttribute("data-viewers") &&
       current.getAttribute("data-typing") === elt.getAttribute("data-typing")
     );
+  }
+
+  // A socket that opens, or follows the page to a thread, knows nobody there yet and sends
+  // nothing until somebody is (inbox/consumers.py): what a previous one said is let go.
+  function clearPresence() {
+    var line = document.getElementById("presence");
+    if (!line || !line.hasChildNodes()) return;
+    line.textContent = "";
+    line.setAttribute("data-viewers", "");
+    line.setAttribute("data-typing", "");
   }
 
   // While the agent types a reply the socket says so, at most once every TYPING_EVERY ms
