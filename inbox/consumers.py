@@ -13,6 +13,11 @@ A socket lives no longer than its session's right to it (README Security, "Login
 closes with SESSION_ENDED when told the session ended or the account changed and its
 session no longer logs the agent in, and at the session's expiry, which it reads at
 connect and keeps, so a push costs no query.
+
+A socket viewing a thread also says so to that thread's group, and says while its agent
+types a reply (README, "Triage", Presence; inbox/live/presence.py): those messages are
+ephemeral and best-effort, outside the numbering above (one lost never asks for a resync),
+cost no query, and a failing send is logged once and never closes the socket.
 """
 
 import asyncio
@@ -33,6 +38,8 @@ from django.utils import translation
 
 from inbox import live, selectors, services
 from inbox.listing import STATUS_FILTERS, ListState
+from inbox.live import presence
+from inbox.live.presence import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +63,24 @@ RENEWALS_PER_EXPIRY = 3
 EXPIRY_RETRY = 30.0
 # Seconds between the attempts to leave a group; after the last, the expiry cleans up.
 DISCARD_BACKOFF = (0.1, 0.5, 2.0)
+# The longest text frame a page sends that is read at all (a view is a few hundred bytes).
+MAX_RECEIVED_CHARS = 4096
+# Seconds a presence send may take before it is given up: best-effort, it never holds the
+# socket's pushes behind a Redis that stopped answering.
+PRESENCE_SEND_TIMEOUT = 2.0
+# Seconds the presence line waits after a change, so that the answers to an announcement
+# make one line (and one announcement by screen readers), not one per answer.
+PRESENCE_GATHER = 0.2
 
 
 class InboxConsumer(AsyncWebsocketConsumer):
     renewal: asyncio.Task | None = None
     expiry: asyncio.Task | None = None
+    presence_task: asyncio.Task | None = None
+    # The thread this socket is present in (its group), and who else it has heard is there.
+    presence_group: str | None = None
+    presence: Presence | None = None
+    presence_warned = False
     # Set once the socket closed itself for its session: what is still queued is dropped.
     ended = False
 
@@ -70,7 +90,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         finally:
             # Also when a handler raised and disconnect() never ran: a renewal outliving
             # its socket would keep a dead member in the groups forever.
-            for task in (self.renewal, self.expiry):
+            for task in (self.renewal, self.expiry, self.presence_task):
                 if task is not None:
                     task.cancel()
 
@@ -90,6 +110,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
         # a deleted session or a changed account is pushed to these groups (inbox/apps.py).
         self.user_id = user.pk
         self.username = user.get_username()
+        # Read once, with the user the handshake loaded: presence costs no query per frame.
+        self.display_name = user.get_full_name().strip() or self.username
         self.session_key = self.scope["session"].session_key
         self.expires_at = await _session_expiry(self.session_key, self.user_id)
         if self.expires_at is None:
@@ -105,13 +127,20 @@ class InboxConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.renewal = asyncio.create_task(self._renew_memberships())
         self.expiry = asyncio.create_task(self._close_at_expiry())
+        self.presence_changed = asyncio.Event()
+        self.typing = False
+        self.typed_at = _now()
+        self.typing_allowance = float(presence.TYPING_BURST)
+        await self._enter_presence()
+        self.presence_task = asyncio.create_task(self._keep_presence())
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.renewal, self.expiry):
+        for task in (self.renewal, self.expiry, self.presence_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._leave_presence()
         groups = [
             *getattr(self, "joined", []),
             getattr(self, "session_group", None),
@@ -156,6 +185,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 return
             await getattr(self, get_handler_name(message))(message)
             return
+        if message.get("type") in presence.TYPES:
+            # Other sockets' presence: no database at all (the session is checked by pushes
+            # and at its expiry).
+            if not self.ended and presence.is_event(message):
+                await getattr(self, get_handler_name(message))(message)
+            return
         await super().dispatch(message)
 
     async def _still_logged_in(self, *, now: bool = False) -> bool:
@@ -192,13 +227,24 @@ class InboxConsumer(AsyncWebsocketConsumer):
         opened for the first view, follows the agent to the next tab, search or thread."""
         if not await self._still_logged_in():
             return
+        if not text_data or len(text_data) > MAX_RECEIVED_CHARS:
+            return
         try:
-            view = json.loads(text_data or "")
+            view = json.loads(text_data)
         except ValueError:
             return
-        if not isinstance(view, dict) or view.get("type") != "view":
+        if not isinstance(view, dict):
             return
+        if view.get("type") == "typing":
+            await self._typed(view.get("typing", True))
+            return
+        if view.get("type") != "view":
+            return
+        viewing = self.viewing
         await self._follow(ListState.parse(view), conversation=str(view.get("conversation") or ""))
+        if self.viewing != viewing:
+            await self._leave_presence()
+            await self._enter_presence()
 
     async def _follow(self, list_state: ListState, *, conversation: str) -> None:
         # Under the lock a renewal takes, so it never re-adds a group being left here.
@@ -301,6 +347,152 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def session_check(self, event: dict) -> None:
         await self._still_logged_in(now=True)
+
+    # --- Presence (README, "Triage"; inbox/live/presence.py).
+
+    async def _enter_presence(self) -> None:
+        """Starts being present in the thread this socket views, if any: announces itself,
+        asking the others there to answer. The page starts with an empty line (rendered so,
+        and emptied by live.js whenever its socket opens or follows it), so an empty one is
+        not sent: a thread nobody else views costs its socket no frame."""
+        if not self.viewing:
+            return
+        self.presence_group = live.conversation_group(self.viewing)
+        self.presence = Presence(me=self.user_id)
+        self.presence_shown = live.presence_html(
+            conversation_id=self.viewing, viewing=[], typing=[], language=self.language
+        )
+        self.announce_at = _now() + presence.ANNOUNCE_EVERY
+        await self._send_presence(presence.HERE, ask=True)
+        self.presence_changed.set()
+
+    async def _leave_presence(self) -> None:
+        if self.presence_group is None:
+            return
+        await self._send_presence(presence.GONE)
+        self.presence_group = None
+        self.presence = None
+        self.typing = False
+
+    async def _typed(self, typing: object) -> None:
+        """The page says its agent types a reply (or stopped). Passed on when it changes
+        what the others show, or renews it after TYPING_MIN_INTERVAL seconds, and never
+        more than TYPING_BURST in a row then one per TYPING_MIN_INTERVAL: a page sending a
+        flood costs the thread's other sockets nothing more."""
+        if self.presence_group is None or not isinstance(typing, bool):
+            return
+        now = _now()
+        renewal = typing and self.typing
+        if (renewal and now - self.typed_at < presence.TYPING_MIN_INTERVAL) or (
+            not typing and not self.typing
+        ):
+            return
+        self.typing_allowance = min(
+            presence.TYPING_BURST,
+            self.typing_allowance + (now - self.typed_at) / presence.TYPING_MIN_INTERVAL,
+        )
+        if self.typing_allowance < 1:
+            return
+        self.typing_allowance -= 1
+        self.typed_at = now
+        self.typing = typing
+        await self._send_presence(presence.TYPING, typing=typing)
+
+    async def _send_presence(
+        self, kind: str, *, to: str | None = None, ask: bool = False, typing: bool = False
+    ) -> None:
+        """Says `kind` to the thread's group (or to one socket, `to`). Never raises: presence
+        is best-effort, and a channel layer that fails it is logged once per socket."""
+        message = {
+            "type": kind,
+            "group": self.presence_group,
+            "channel": self.channel_name,
+            "agent": self.user_id,
+            "username": self.username,
+            "name": self.display_name,
+            "ask": ask,
+            "typing": typing,
+        }
+        try:
+            async with asyncio.timeout(PRESENCE_SEND_TIMEOUT):
+                if to is None:
+                    await self.channel_layer.group_send(self.presence_group, message)
+                else:
+                    await self.channel_layer.send(to, message)
+        except Exception:
+            if not self.presence_warned:
+                self.presence_warned = True
+                logger.warning("socket: presence not sent (best-effort)", exc_info=True)
+
+    def _heard(self, event: dict) -> bool:
+        """Whether a presence message is about another socket in this socket's thread."""
+        return (
+            self.presence is not None
+            and event["group"] == self.presence_group
+            and event["channel"] != self.channel_name
+        )
+
+    async def presence_here(self, event: dict) -> None:
+        if not self._heard(event):
+            return
+        self.presence.here(event, now=_now())
+        if event.get("ask") is True:
+            await self._send_presence(presence.HERE, to=event["channel"])
+        self.presence_changed.set()
+
+    async def presence_gone(self, event: dict) -> None:
+        if self._heard(event):
+            self.presence.gone(event)
+            self.presence_changed.set()
+
+    async def presence_typing(self, event: dict) -> None:
+        if self._heard(event):
+            self.presence.typing(event, now=_now())
+            self.presence_changed.set()
+
+    async def _keep_presence(self) -> None:
+        """Announces this socket in its thread every ANNOUNCE_EVERY seconds, forgets the
+        sockets not heard from, and sends the line whenever it changed: soon after a message
+        changed it, and when a viewer or a typist expires."""
+        while True:
+            # Cleared first: a change that arrives while this runs wakes the next wait.
+            self.presence_changed.clear()
+            timeout = None
+            if self.presence is not None and not self.ended:
+                now = _now()
+                if now >= self.announce_at:
+                    self.announce_at = now + presence.ANNOUNCE_EVERY
+                    await self._send_presence(presence.HERE)
+                self.presence.forget(now=now)
+                await self._show_presence(now)
+                change = self.presence.next_change(now=now)
+                wake = self.announce_at if change is None else min(change, self.announce_at)
+                timeout = max(0.0, wake - now)
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.presence_changed.wait()
+            except TimeoutError:
+                continue
+            await asyncio.sleep(PRESENCE_GATHER)
+
+    async def _show_presence(self, now: float) -> None:
+        viewing, typing = self.presence.seen(now=now)
+        html = live.presence_html(
+            conversation_id=self.viewing, viewing=viewing, typing=typing, language=self.language
+        )
+        if html == self.presence_shown:
+            return
+        self.presence_shown = html
+        try:
+            await self.send(text_data=html)
+        except Exception:
+            # The socket is closing: its disconnect ends this task.
+            logger.debug("socket: presence line not sent", exc_info=True)
+
+
+def _now() -> float:
+    """Presence's clock: this process's own, never compared with another's."""
+    return time.monotonic()
 
 
 @database_sync_to_async

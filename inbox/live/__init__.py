@@ -4,6 +4,8 @@
 - fragments.py: the fragments, rendered from the page's partials (no sending).
 - publish.py: `Change`, one batch per transaction after it commits, and the sender that
   numbers the batches and gets them out without ever holding a request.
+- presence.py: who else views a thread and who types in it (ephemeral; the consumer
+  sends and receives it).
 - notify.py: a worker's changes handed to the server when the channel layer is in-process.
 
 The rest of the app calls the names below (`live.message_added(...)`), never the modules.
@@ -18,6 +20,7 @@ from inbox.live.fragments import (
     counts_html,
     header_event,
     note_event,
+    presence_html,
     row_event,
     row_for,
     row_unread,
@@ -64,6 +67,7 @@ __all__ = [
     "message_added",
     "note_added",
     "note_event",
+    "presence_html",
     "publish",
     "render",
     "row_event",

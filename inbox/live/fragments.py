@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from inbox.listing import STATUS_FILTERS
+from inbox.live.presence import Agent
 from inbox.middleware import server_timezone
 from inbox.models import Conversation, Message, Note
 from inbox.selectors import TabCounts
@@ -198,3 +199,24 @@ def _fitting_a_frame(html: dict[str, str]) -> dict[str, str]:
     if all(len(fragment.encode()) <= MAX_FRAME_BYTES for fragment in html.values()):
         return html
     return dict.fromkeys(html, REFETCH_MARKER)
+
+
+def presence_html(
+    *, conversation_id: str, viewing: Sequence[Agent], typing: Sequence[Agent], language: str
+) -> str:
+    """The thread's presence line as one socket's agent sees it (inbox/live/presence.py): the
+    other agents viewing and those of them typing. Rendered per socket, in its language: no
+    two agents see the same line (neither sees themself)."""
+    typists = {agent.username for agent in typing}
+    watching = [agent for agent in viewing if agent.username not in typists]
+    context = {
+        "conversation_id": conversation_id,
+        "viewer_usernames": ",".join(agent.username for agent in viewing),
+        "typist_usernames": ",".join(agent.username for agent in typing),
+        "watching": watching,
+        "watching_names": ", ".join(agent.name for agent in watching),
+        "typing": typing,
+        "typing_names": ", ".join(agent.name for agent in typing),
+    }
+    with translation.override(language):
+        return render_to_string(f"{TEMPLATE}#presence", context).strip()

@@ -3,7 +3,8 @@
 // reconnecting after any close with backoff, a refetch of what the page shows on every
 // (re)open so nothing sent during a gap is lost (and whenever the server says the open socket
 // missed a push), an indicator, and a count of new received messages in the title while the
-// tab is hidden.
+// tab is hidden. It also says while the agent types a reply, for the presence line of the
+// thread's other viewers (README, "Triage", Presence).
 //
 // Back and forward swap in a new copy of the page's body (htmx's history restore), with a
 // new #live-socket element: everything here looks the element up when it needs it and
@@ -159,6 +160,7 @@
     ws.addEventListener("open", function () {
       if (ws !== socket) return;
       retries = 0;
+      clearPresence();
       follow();
       refetch();
     });
@@ -172,6 +174,9 @@
 
   function navigated() {
     if (view() === viewed) return;
+    typingSent = 0;
+    typing = false;
+    clearPresence();
     // Another tab or search: its list was read after every update held for the last one.
     dropHeld();
     follow();
@@ -216,6 +221,10 @@
     var fragment = event.detail.fragment;
     var elt = fragment && fragment.nodeType === 11 ? fragment.firstElementChild : fragment;
     if (!elt || !elt.getAttribute) return;
+    if (elt.id === "presence") {
+      event.detail.shouldSwap = presenceFits(elt);
+      return;
+    }
     var key = elt.getAttribute("data-live-key");
     var version = Number(elt.getAttribute("data-live-version"));
     if (!key || !version) return;
@@ -365,6 +374,69 @@
       unseen.clear();
       showCount();
     }
+  });
+
+  // --- Presence (README, "Triage"). The line in the thread (#presence) is this socket's own:
+  // a line for a thread the page has left since is dropped, and one that says what the page
+  // already shows is not swapped, so its live region speaks only when it changes.
+  function presenceFits(elt) {
+    var thread = document.getElementById("conversation-thread");
+    var current = document.getElementById("presence");
+    if (!thread || thread.getAttribute("data-conversation-id") !== elt.getAttribute("data-conversation-id")) {
+      return false;
+    }
+    return !(
+      current &&
+      current.textContent === elt.textContent &&
+      current.getAttribute("data-viewers") === elt.getAttribute("data-viewers") &&
+      current.getAttribute("data-typing") === elt.getAttribute("data-typing")
+    );
+  }
+
+  // A socket that opens, or follows the page to a thread, knows nobody there yet and sends
+  // nothing until somebody is (inbox/consumers.py): what a previous one said is let go.
+  function clearPresence() {
+    var line = document.getElementById("presence");
+    if (!line || !line.hasChildNodes()) return;
+    line.textContent = "";
+    line.setAttribute("data-viewers", "");
+    line.setAttribute("data-typing", "");
+  }
+
+  // While the agent types a reply the socket says so, at most once every TYPING_EVERY ms
+  // (inbox/live/presence.py shows it for a little longer); emptying the box, sending the
+  // reply or turning the box to an internal note (no reply is being typed) says it stopped.
+  var TYPING_EVERY = 3000;
+  var typingSent = 0;
+  var typing = false;
+  function sayTyping(state) {
+    if (isOpen(socket)) socket.send(JSON.stringify({ type: "typing", typing: state }));
+  }
+  function stoppedTyping() {
+    if (!typing) return;
+    typing = false;
+    typingSent = 0;
+    sayTyping(false);
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "reply-content") return;
+    var form = event.target.form;
+    if (!event.target.value.trim() || (form && form.dataset.mode === "note")) {
+      stoppedTyping();
+      return;
+    }
+    var now = Date.now();
+    if (now - typingSent < TYPING_EVERY) return;
+    typingSent = now;
+    typing = true;
+    sayTyping(true);
+  });
+  // On submit: the answer replaces the form, whose later events no longer reach the page.
+  document.addEventListener("submit", function (event) {
+    if (event.target.id === "reply-form") stoppedTyping();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "mode" && event.target.value === "note") stoppedTyping();
   });
 
   connect();

@@ -1,7 +1,7 @@
 """Real server processes (`manage.py serve`, daphne with a graceful SIGTERM), really started.
 
 - Two processes behind one Redis behave as one: a webhook answered by one reaches an agent's
-  socket on the other.
+  socket on the other, and agents on either see each other in a thread (presence).
 - SIGTERM is a routine restart: the port stops accepting, the agents' sockets are closed with
   1012 (which the pages reconnect on), the webhook in flight is still answered, and the
   process exits cleanly (plain daphne cuts the webhook off and then hangs or crashes).
@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from inbox.models import Conversation, Message
+from tests import factories, markup
 from tests.conftest import WAIT_LIMIT, Server, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,6 +67,34 @@ def test_a_webhook_on_one_process_reaches_a_socket_on_the_other(serve, redis_url
         # Before the bubble: the new conversation's header, row and the tabs' counts.
         pushed = [viewing.recv(timeout=WAIT_LIMIT) for _ in range(4)]
         assert any(f'id="message-{message_id}"' in frame for frame in pushed)
+
+
+def presence_until(ws: ClientConnection, attribute: str, value: str) -> None:
+    """Reads frames until the socket's presence line has `attribute` = `value`."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while True:
+        frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        line = markup.by_id(frame, "presence")
+        if line is not None and line[attribute] == value:
+            return
+
+
+def test_presence_crosses_processes(serve, redis_url, session_cookie, agent):
+    """Ana's socket on one process, Bea's on the other, in one thread (README, "Triage",
+    Presence): each sees the other, Bea sees Ana typing, and Ana's closing clears her."""
+    shared = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": f"test-{uuid.uuid4().hex[:8]}"}
+    first, second = serve(**shared), serve(**shared)
+    bea = Client()
+    bea.force_login(factories.agent("bea"))
+    ident = uuid.uuid4()
+    assert post(first, new_conversation(ident))[0] == 201
+    with agent_socket(second, bea.cookies["sessionid"].value, f"conversation={ident}") as beas:
+        with agent_socket(first, session_cookie, f"conversation={ident}") as anas:
+            presence_until(beas, "data-viewers", "ana")
+            presence_until(anas, "data-viewers", "bea")
+            anas.send(json.dumps({"type": "typing", "typing": True}))
+            presence_until(beas, "data-typing", "ana")
+        presence_until(beas, "data-viewers", "")
 
 
 def _server_has_read_everything(server_port: int, client_port: int) -> bool:
