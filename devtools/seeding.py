@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from devtools.simulator import RECEIVED, SENT, message_text
-from inbox.models import Conversation, Message
+from devtools.simulator import RECEIVED, SENT, customer, message_text
+from inbox.models import Contact, Conversation, Message
+from inbox.services.contacts import name_fold
 
 # Rows per transaction: large enough to amortise the commit, small enough to keep memory flat.
 _CONVERSATIONS_PER_BATCH = 5000
@@ -37,6 +38,16 @@ class SeedReport:
 class _Batch:
     conversations: list[tuple]
     messages: list[tuple]
+    contacts: list[tuple]
+
+
+# Seeded phones are +55 12 9 and 8 digits from the contact's id: unique however often the
+# store is seeded, and never one the simulator draws (it uses other area codes).
+_SEEDED_PHONE_BASE = 60_000_000
+
+
+def _seeded_phone(contact_id: int) -> str:
+    return f"+55129{_SEEDED_PHONE_BASE + contact_id % 40_000_000:08d}"
 
 
 def _message_counts(
@@ -65,16 +76,19 @@ def _new_uuid(rng: random.Random) -> uuid.UUID:
 
 
 def _batches(
-    rng: random.Random, counts: list[int], *, now: datetime, open_ratio: float
+    rng: random.Random, counts: list[int], *, now: datetime, open_ratio: float, first_contact: int
 ) -> Iterator[_Batch]:
     texts = {
         direction: [message_text(rng, direction) for _ in range(_TEXTS_PER_DIRECTION)]
         for direction in (RECEIVED, SENT)
     }
     span = timedelta(days=90).total_seconds()
-    batch = _Batch([], [])
-    for count in counts:
+    batch = _Batch([], [], [])
+    for number, count in enumerate(counts):
         conversation_id = _new_uuid(rng)
+        contact_id = first_contact + number
+        name = customer(conversation_id)["name"]
+        batch.contacts.append((contact_id, name, _seeded_phone(contact_id), name_fold(name), now))
         created_at = now - timedelta(seconds=rng.uniform(0, span))
         when = created_at
         message_id = None
@@ -102,11 +116,15 @@ def _batches(
                 count,
                 message_id,
                 last_message_at,
+                contact_id,
+                # Alternating turns: the newest is the customer's when the count is odd, and
+                # then it is their only message since our last.
+                when if count % 2 else None,
             )
         )
         if len(batch.conversations) >= _CONVERSATIONS_PER_BATCH:
             yield batch
-            batch = _Batch([], [])
+            batch = _Batch([], [], [])
     if batch.conversations:
         yield batch
 
@@ -120,7 +138,10 @@ _CONVERSATION_COLUMNS = (
     "message_count",
     "last_message_id",
     "last_message_at",
+    "contact_id",
+    "waiting_since",
 )
+_CONTACT_COLUMNS = ("id", "name", "phone", "name_folded", "created_at")
 _MESSAGE_COLUMNS = ("id", "conversation_id", "direction", "content", "timestamp")
 
 
@@ -239,6 +260,8 @@ def seed(
             # Random UUID keys land all over the index: a large page cache keeps those
             # inserts in memory instead of on disk (this connection only).
             cursor.execute("PRAGMA cache_size = -262144")
+    contact_table = Contact._meta.db_table
+    first_contact = (Contact.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     conversation_table = Conversation._meta.db_table
     message_table = Message._meta.db_table
     first_id = None
@@ -250,12 +273,14 @@ def seed(
         set_aside = (
             _sqlite_triggers_set_aside(message_table) if connection.vendor == "sqlite" else None
         )
-        for batch in _batches(rng, counts, now=now, open_ratio=open_ratio):
+        batches = _batches(rng, counts, now=now, open_ratio=open_ratio, first_contact=first_contact)
+        for batch in batches:
             if first_id is None:
                 first_id = batch.conversations[0][0]
             # Conversations point at their last message and messages at their conversation:
             # both foreign keys are deferred to the commit, so one order suffices.
             with transaction.atomic(), connection.cursor() as cursor:
+                write(cursor, contact_table, _CONTACT_COLUMNS, batch.contacts)
                 write(cursor, conversation_table, _CONVERSATION_COLUMNS, batch.conversations)
                 write(cursor, message_table, _MESSAGE_COLUMNS, batch.messages)
             done_conversations += len(batch.conversations)
@@ -265,9 +290,15 @@ def seed(
         if set_aside:
             set_aside.replay()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and done_conversations:
+            # The ids were written, not drawn from the sequence: it must move past them.
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{contact_table}', 'id'), "  # noqa: S608
+                f"(SELECT max(id) FROM {contact_table}))"
+            )
         # Fresh statistics, as a long-lived database would have, so the planner picks the
         # indexes it would pick in production.
-        for table in (conversation_table, message_table):
+        for table in (contact_table, conversation_table, message_table):
             cursor.execute(f"ANALYZE {table}")
     return SeedReport(
         conversations=done_conversations,

@@ -216,6 +216,51 @@ def message_text(rng: random.Random, direction: str) -> str:
     return rng.choice(options).format(n=rng.randint(10000, 99999))
 
 
+# The simulated customers' names: accents, a compound name, an emoji, as WhatsApp profiles are.
+_FIRST_NAMES = [
+    "Ana",
+    "João",
+    "Maria",
+    "José",
+    "Luíza",
+    "Conceição",
+    "Antônio",
+    "Beatriz",
+    "Raimundo",
+    "Letícia",
+    "Zé",
+    "Mariana 🌻",
+    "Thiago",
+    "Débora",
+    "Sérgio",
+]
+_LAST_NAMES = [
+    "Silva",
+    "Conceição",
+    "Gonçalves",
+    "Araújo",
+    "Souza",
+    "Pereira",
+    "Lima",
+    "Brandão",
+    "da Costa",
+    "Assunção",
+    "Ribeiro",
+    "Fernandes",
+]
+# Valid Brazilian mobile numbers (São Paulo, Rio, Belo Horizonte, Salvador, Recife).
+_AREA_CODES = ["11", "21", "31", "71", "81"]
+
+
+def customer(seed: object) -> dict[str, str]:
+    """A customer's contact (`{"name", "phone"}`, the phone in E.164), drawn from its own
+    random stream: giving conversations contacts shifts no other random choice."""
+    rng = random.Random(str(seed))  # noqa: S311 - sample data
+    name = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+    phone = f"+55{rng.choice(_AREA_CODES)}9{rng.randint(60000000, 99999999)}"
+    return {"name": name, "phone": phone}
+
+
 def conversation_events(
     rng: random.Random, *, start: datetime, close: bool = True, gap_seconds: float = 30.0
 ) -> list[dict]:
@@ -227,7 +272,11 @@ def conversation_events(
     conversation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     when = start
     events: list[dict] = [
-        {"type": "NEW_CONVERSATION", "timestamp": when.isoformat(), "data": {"id": conversation_id}}
+        {
+            "type": "NEW_CONVERSATION",
+            "timestamp": when.isoformat(),
+            "data": {"id": conversation_id, "contact": customer(conversation_id)},
+        }
     ]
     for line in conversation_lines(rng):
         when += timedelta(seconds=rng.uniform(1.0, gap_seconds))

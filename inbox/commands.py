@@ -29,6 +29,9 @@ def _command(cls: type[_T]) -> type[_T]:
 class OpenConversation:
     conversation_id: UUID
     timestamp: datetime
+    # Who the customer is, when the provider says (README, "Triage"); the phone in E.164.
+    contact_name: str = ""
+    contact_phone: str | None = None
 
 
 @_command

@@ -32,7 +32,7 @@ from django.http import HttpRequest, QueryDict
 from django.utils import translation
 
 from inbox import live, selectors
-from inbox.listing import ListState
+from inbox.listing import STATUS_FILTERS, ListState
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         # The session is checked again when it expires, not per push: until then a logout,
         # a deleted session or a changed account is pushed to these groups (inbox/apps.py).
         self.user_id = user.pk
+        self.username = user.get_username()
         self.session_key = self.scope["session"].session_key
         self.expires_at = await _session_expiry(self.session_key, self.user_id)
         if self.expires_at is None:
@@ -260,7 +261,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=RESYNC)
 
     async def row_changed(self, event: dict) -> None:
-        shown = self.list_state.lists(event["status"]) and (
+        shown = self.list_state.lists(
+            event["status"],
+            waiting=event.get("waiting", False),
+            assignee=event.get("assignee", ""),
+            me=self.username,
+        ) and (
             not self.list_state.q
             or await _matches(UUID(event["conversation_id"]), self.list_state.q)
         )
@@ -270,7 +276,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
         """The tabs' counts: the pushed ones for a plain list; a searching page's tabs count
         its matches, read again for it (one query, capped like the page's)."""
         if not self.list_state.q:
-            await self.send(text_data=event["html"])
+            mine = event.get("mine", {}).get(str(self.user_id), 0)
+            own = live.count_html("mine", mine, version=event["version"])
+            await self.send(text_data=event["html"] + own)
             return
         await self.send(text_data=await _search_counts(self.list_state.q, event["version"]))
 
@@ -316,7 +324,9 @@ def _matches(conversation_id: UUID, query: str) -> bool:
 
 @database_sync_to_async
 def _search_counts(query: str, version: int) -> str:
-    return live.counts_html(selectors.conversation_counts(q=query), version=version)
+    # The states' tabs only: a search counts those, and leaves the others as the page has them.
+    counts = selectors.conversation_counts(q=query)
+    return live.counts_html(counts, version=version, tabs=STATUS_FILTERS)
 
 
 def _language(scope: dict) -> str:

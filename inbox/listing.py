@@ -21,6 +21,14 @@ STATUS_FILTERS: dict[str, str | None] = {
     "all": None,
 }
 DEFAULT_STATUS = "open"
+# The list's orders (`?sort=`): newest activity first, or the open conversations whose
+# customer waits for us, longest-waiting first (README, "Triage").
+SORTS = ("activity", "waiting")
+DEFAULT_SORT = "activity"
+# `?assignee=`: "me" (the agent looking), "none" (nobody's), or an agent's username; empty
+# for everyone's. Mine and Unassigned are the tabs of the first two, over open conversations.
+ASSIGNEE_TABS = {"mine": "me", "unassigned": "none"}
+MAX_USERNAME_LENGTH = 150
 # The search box's maxlength: a longer query is cut, not refused.
 MAX_QUERY_LENGTH = 200
 
@@ -31,6 +39,8 @@ class ListState:
 
     status: str = DEFAULT_STATUS
     q: str = ""
+    sort: str = DEFAULT_SORT
+    assignee: str = ""
 
     @classmethod
     def parse(cls, params: Mapping[str, object]) -> "ListState":
@@ -40,20 +50,65 @@ class ListState:
         if status not in STATUS_FILTERS:
             status = DEFAULT_STATUS
         q = str(params.get("q") or "").strip()[:MAX_QUERY_LENGTH]
-        return cls(status=status, q=q)
+        sort = str(params.get("sort") or DEFAULT_SORT)
+        if sort not in SORTS:
+            sort = DEFAULT_SORT
+        assignee = str(params.get("assignee") or "").strip()[:MAX_USERNAME_LENGTH]
+        return cls(status=status, q=q, sort=sort, assignee=assignee)
 
     @property
     def conversation_status(self) -> str | None:
-        """The conversation state this list selects, or None for every state."""
+        """The conversation state this list selects, or None for every state. Only open
+        conversations wait for an answer, so the waiting order lists those."""
+        if self.sort == "waiting":
+            return Conversation.Status.OPEN
         return STATUS_FILTERS[self.status]
 
-    def lists(self, conversation_status: str) -> bool:
-        """Whether a conversation in this state belongs in the list, search aside."""
+    @property
+    def tab(self) -> str:
+        """The tab this list is: a state's, or Mine / Unassigned."""
+        for tab, assignee in ASSIGNEE_TABS.items():
+            if self.assignee == assignee and self.status == DEFAULT_STATUS:
+                return tab
+        return self.status
+
+    def assignee_username(self, me: str) -> str | None:
+        """The username whose conversations this list shows ("" for nobody's), or None for
+        everyone's; `me` is the agent looking."""
+        if not self.assignee:
+            return None
+        if self.assignee == "none":
+            return ""
+        return me if self.assignee == "me" else self.assignee
+
+    def lists(
+        self,
+        conversation_status: str,
+        *,
+        waiting: bool = False,
+        assignee: str = "",
+        me: str = "",
+    ) -> bool:
+        """Whether a conversation in this state (waiting or not, assigned to `assignee`, ""
+        for nobody) belongs in the list of agent `me`, search aside."""
+        if self.sort == "waiting" and not waiting:
+            return False
+        wanted_assignee = self.assignee_username(me)
+        if wanted_assignee is not None and assignee != wanted_assignee:
+            return False
         wanted = self.conversation_status
         return wanted is None or conversation_status == wanted
 
     def with_status(self, status: str) -> "ListState":
-        return replace(self, status=status if status in STATUS_FILTERS else DEFAULT_STATUS)
+        return replace(
+            self, status=status if status in STATUS_FILTERS else DEFAULT_STATUS, assignee=""
+        )
+
+    def with_tab(self, tab: str) -> "ListState":
+        """This list's search and order on another tab (a state's, or Mine / Unassigned)."""
+        if tab in ASSIGNEE_TABS:
+            return replace(self, status=DEFAULT_STATUS, assignee=ASSIGNEE_TABS[tab])
+        return self.with_status(tab)
 
     @property
     def query(self) -> str:
@@ -63,6 +118,10 @@ class ListState:
             params["status"] = self.status
         if self.q:
             params["q"] = self.q
+        if self.sort != DEFAULT_SORT:
+            params["sort"] = self.sort
+        if self.assignee:
+            params["assignee"] = self.assignee
         return urlencode(params)
 
     def url(self, path: str) -> str:

@@ -20,6 +20,24 @@ class Delivery(models.TextChoices):
     FAILED = "FAILED", "Failed"
 
 
+class Contact(models.Model):
+    """Who a conversation is with (README, "Triage"): the provider's name for them, their phone.
+
+    The phone is E.164 (`inbox.phones`), so one number written two ways is one contact; it
+    is unique when known, and a later conversation from the same number reuses the contact.
+    """
+
+    name = models.CharField(max_length=200, blank=True)
+    # NULL, not "", when unknown: unique leaves NULLs out.
+    phone = models.CharField(max_length=16, null=True, blank=True, unique=True)
+    # The name folded (case and accents) for the search box, as the message index folds.
+    name_folded = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name or self.phone or f"contact {self.pk}"
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "OPEN", "Open"
@@ -30,6 +48,15 @@ class Conversation(models.Model):
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+
+    # Whose it is (README, "Triage"); every change is also an Assignment row.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
 
     # Denormalised for the list, so it never has to aggregate messages: kept exact by the
     # services, which update them under the conversation's row lock.
@@ -39,6 +66,9 @@ class Conversation(models.Model):
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # While the newest message is the customer's: the time of their first message since our
+    # last one (README, "Triage"); None when we spoke last, or nobody spoke.
+    waiting_since = models.DateTimeField(null=True, blank=True)
 
     # Who changed the state from the inbox, and when: a close by the provider leaves
     # closed_by empty; a reopen clears closed_at (the conversation is open again) but keeps
@@ -58,10 +88,44 @@ class Conversation(models.Model):
                 fields=["status", "-last_activity_at", "-id"], name="conversation_status_activity"
             ),
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_activity"),
+            # Mine, Unassigned and `?assignee=`: one agent's (or nobody's) by activity.
+            models.Index(
+                fields=["assignee", "status", "-last_activity_at", "-id"],
+                name="conversation_assignee",
+            ),
+            # `?sort=waiting`: the open, waiting ones, longest-waiting first, keyset by id.
+            models.Index(
+                fields=["waiting_since", "id"],
+                condition=models.Q(status="OPEN", waiting_since__isnull=False),
+                name="conversation_waiting",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class Assignment(models.Model):
+    """One change of a conversation's assignee: to whom (None: unassigned), by whom, when."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="assignments"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "at"], name="assignment_conversation")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.conversation_id} to {self.assignee_id or 'nobody'} at {self.at:%Y-%m-%d %H:%M}"
+        )
 
 
 class Message(models.Model):

@@ -41,6 +41,16 @@ urlpatterns = [
         actions.message_retry,
         name="message-retry",
     ),
+    path(
+        "conversations/<str:conversation_id>/contact/",
+        actions.contact_rename,
+        name="conversation-contact",
+    ),
+    path(
+        "conversations/<str:conversation_id>/assign/",
+        actions.conversation_assign,
+        name="conversation-assign",
+    ),
     path("webhook/", intake.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

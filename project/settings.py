@@ -280,6 +280,10 @@ TASKS = {
         "BACKEND": "django_tasks_db.DatabaseBackend",
     }
 }
+# Triage (README, "Triage"). The country a phone written without its +code is read in.
+CONTACT_PHONE_REGION = env.str("CONTACT_PHONE_REGION", default="BR")
+# Minutes a customer may wait for an answer before their row turns amber.
+WAITING_WARN_MINUTES = env.int("WAITING_WARN_MINUTES", default=15)
 
 # `manage.py serve`: how long SIGTERM waits for requests in flight and sockets to close.
 # Under Docker's default 10 s stop grace period, so the drain ends before SIGKILL.

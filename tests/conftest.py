@@ -256,6 +256,8 @@ WAIT_LIMIT = 30
 
 
 def free_port() -> int:
+    """A local port nothing listens on (bound, then released): free for a server the test
+    starts, and refused at once for a client that should find nothing there."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

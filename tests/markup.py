@@ -56,3 +56,10 @@ def inside(html: str | bytes, swap: str, ident: str) -> Tag | None:
             if isinstance(found, Tag):
                 return found
     return None
+
+
+def text(html: str | bytes | HttpResponse | BeautifulSoup, ident: str) -> str:
+    """The whitespace-collapsed text of the element with this id, as an agent reads it."""
+    element = by_id(html, ident)
+    assert element is not None, f"no #{ident}"
+    return " ".join(element.get_text().split())

@@ -10,7 +10,7 @@ All of that markup is the templates' (templates/inbox/_pushed.html, and the `oob
 fragment and gives it its context. Nothing here sends anything (publish.py does).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from django.conf import settings
@@ -63,32 +63,48 @@ def row_event(
         "type": "row.changed",
         "conversation_id": str(conversation.id),
         "status": conversation.status,
+        "waiting": conversation.waiting_since is not None,
+        "assignee": conversation.assignee.get_username() if conversation.assignee else "",
         "show": show,
         "hide": marker + removed,
     }
 
 
-def counts_html(counts: TabCounts, *, version: int) -> str:
+# The tabs every agent sees the same, pushed as one fragment to all; Mine is each agent's
+# own, added by their socket (count_html), and the Open tab's "N waiting" rides along.
+SHARED_COUNTS = (*STATUS_FILTERS, "unassigned", "waiting")
+
+
+def counts_html(counts: TabCounts, *, version: int, tabs: Iterable[str] = SHARED_COUNTS) -> str:
     """The filter tabs' counts, each swapped into its tab by id (`tab-count-<filter>`).
 
     Numbers only, the same in every language. Marked `live:counts` so the page holds them
     with the rows they count (live.js)."""
     context = {
-        "tabs": [{"value": value, "count": counts.label(value)} for value in STATUS_FILTERS],
+        "tabs": [{"value": value, "count": counts.label(value)} for value in tabs],
         "live_version": version,
     }
     with translation.override(settings.LANGUAGE_CODE):
         return "<!--live:counts-->" + render_to_string(f"{TEMPLATE}#counts", context).strip()
 
 
+def count_html(tab: str, count: int, *, version: int) -> str:
+    """One tab's count alone (an agent's Mine), in the same form, joined to counts_html."""
+    context = {"tabs": [{"value": tab, "count": str(count)}], "live_version": version}
+    with translation.override(settings.LANGUAGE_CODE):
+        return render_to_string(f"{TEMPLATE}#counts", context).strip()
+
+
 def counts_event(counts: TabCounts, *, version: int) -> dict:
-    """The tabs' counts of an unsearched list, from the table the database keeps by trigger:
+    """The tabs' counts of an unsearched list, from the tables the database keeps by trigger:
     pushed with every tick's rows, so the tabs follow every push (README, "What the page
-    keeps true while events stream in")."""
+    keeps true while events stream in"). `mine` is every agent's, by user id."""
     return {
         "type": "counts.changed",
         "version": version,
         "html": counts_html(counts, version=version),
+        # Text keys: the Redis layer's msgpack and JSON alike keep them as they are.
+        "mine": {str(agent): n for agent, n in counts.by_assignee.items()},
     }
 
 

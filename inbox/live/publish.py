@@ -100,6 +100,9 @@ class Change:
     """A write to push once committed: what `render` turns into fragments, in the sender."""
 
     CONVERSATION: ClassVar[str] = "conversation"
+    # A change that is not activity (a contact renamed, an assignment): the row is updated
+    # where it is, not moved to the top.
+    DETAILS: ClassVar[str] = "details"
     MESSAGE: ClassVar[str] = "message"
     SESSION: ClassVar[str] = "session"
     ACCOUNT: ClassVar[str] = "account"
@@ -133,6 +136,19 @@ def conversation_changed(conversation_id: UUID) -> None:
     publish(
         Change(
             kind=Change.CONVERSATION,
+            groups=(AGENTS_GROUP, conversation_group(conversation_id)),
+            conversation_id=conversation_id,
+            version=_version(),
+        )
+    )
+
+
+def conversation_updated(conversation_id: UUID) -> None:
+    """Push a conversation's row and header for a change that is not activity: the row
+    stays in its place in the list (README, "Triage")."""
+    publish(
+        Change(
+            kind=Change.DETAILS,
             groups=(AGENTS_GROUP, conversation_group(conversation_id)),
             conversation_id=conversation_id,
             version=_version(),
@@ -256,7 +272,8 @@ def render(jobs: Sequence[Job], audience: set[str]) -> dict[str, list[dict]]:
             row = rows.pop(conversation.id, {"version": 0, "to_top": False, "received": []})
             row["version"] = max(row["version"], change.version)
             row["to_top"] = row["to_top"] or (
-                change.kind == Change.CONVERSATION or conversation.last_message_id == message.id
+                change.kind == Change.CONVERSATION
+                or (message is not None and conversation.last_message_id == message.id)
             )
             if message is not None and message.direction == "RECEIVED":
                 row["received"].append(message.id)

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from inbox import commands
+from inbox.phones import InvalidPhone, phone_normalise
 
 # The window a provider's timestamp must fall in (README, "The webhook"). Outside it a time
 # is a provider's bug, not a conversation: nothing we talk to predates 2000, and a clock a
@@ -74,12 +75,33 @@ def _check_content(value: str) -> str:
     return value
 
 
+def _check_phone(value: str) -> str:
+    try:
+        return phone_normalise(value)
+    except InvalidPhone as error:
+        raise ValueError(str(error)) from None
+
+
+def _check_name(value: str) -> str:
+    value = " ".join(value.split())
+    # Neither database stores NUL; a lone surrogate is no name.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
 Timestamp = Annotated[
     datetime,
     PlainValidator(_parse_timestamp),
     PlainSerializer(lambda value: value.isoformat(), return_type=str),
 ]
 Content = Annotated[str, AfterValidator(_check_content)]
+Phone = Annotated[str, Field(max_length=64), AfterValidator(_check_phone)]
+Name = Annotated[str, Field(max_length=200), AfterValidator(_check_name)]
 
 
 class _Strict(BaseModel):
@@ -88,6 +110,17 @@ class _Strict(BaseModel):
 
 class ConversationData(_Strict):
     id: UUID
+
+
+class ContactData(_Strict):
+    """Who the customer is: both optional, a phone in national or international form."""
+
+    name: Name = ""
+    phone: Phone | None = None
+
+
+class NewConversationData(ConversationData):
+    contact: ContactData | None = None
 
 
 class MessageData(_Strict):
@@ -130,10 +163,16 @@ def _event_adapter() -> TypeAdapter[Any]:
 @event_type
 class NewConversation(Event):
     type: Literal["NEW_CONVERSATION"]
-    data: ConversationData
+    data: NewConversationData
 
     def command(self) -> commands.OpenConversation:
-        return commands.OpenConversation(conversation_id=self.data.id, timestamp=self.timestamp)
+        contact = self.data.contact or ContactData()
+        return commands.OpenConversation(
+            conversation_id=self.data.id,
+            timestamp=self.timestamp,
+            contact_name=contact.name,
+            contact_phone=contact.phone,
+        )
 
 
 @event_type

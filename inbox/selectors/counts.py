@@ -1,7 +1,7 @@
 """How many conversations each filter tab holds, with or without a search."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Count, QuerySet
@@ -19,6 +19,14 @@ class TabCounts:
     open: int
     closed: int
     capped: frozenset[str] = frozenset()
+    # Open conversations waiting for an answer, the agent's own open ones and nobody's
+    # (README, "Triage"); None while searching.
+    waiting: int | None = None
+    mine: int | None = None
+    unassigned: int | None = None
+    # Every agent's open conversations, by user id, for the pushed counts: each agent's page
+    # gets its own Mine from the one push to all (inbox/consumers.py). Empty while searching.
+    by_assignee: Mapping[int, int] = field(default_factory=dict, compare=False)
 
     @property
     def all(self) -> int:
@@ -26,6 +34,8 @@ class TabCounts:
 
     def label(self, tab: str) -> str:
         count = getattr(self, tab)
+        if count is None:
+            return ""
         capped = tab in self.capped or (tab == "all" and bool(self.capped))
         return f"{count}+" if capped else str(count)
 
@@ -35,16 +45,17 @@ class TabCounts:
 SEARCH_COUNT_LIMIT = 100
 
 
-def conversation_counts(*, q: str = "") -> TabCounts:
+def conversation_counts(*, q: str = "", agent_id: int | None = None) -> TabCounts:
     """How many conversations each filter tab holds, in one aggregate query (a search for a
-    common word on SQLite may read a sample of its newest matches first)."""
-    return counts_for_plan(search.plan(q))
+    common word on SQLite may read a sample of its newest matches first); Mine is agent
+    `agent_id`'s."""
+    return counts_for_plan(search.plan(q), agent_id=agent_id)
 
 
-def counts_for_plan(plan: search.Plan | None) -> TabCounts:
+def counts_for_plan(plan: search.Plan | None, *, agent_id: int | None = None) -> TabCounts:
     """conversation_counts for a search already planned (by conversation_list_counted)."""
     if plan is None:
-        return _all_counts()
+        return _all_counts(agent_id)
     if plan.broad:
         return _search_counts_capped(plan.terms)
     return _capped(_count_by_state(search.narrow(Conversation.objects.all(), plan)))
@@ -63,12 +74,32 @@ def _count_by_state(queryset: QuerySet[Conversation]) -> dict[str, int]:
     return _by_state(queryset.order_by().values_list("status").annotate(n=Count("*")))
 
 
-def _all_counts() -> TabCounts:
+def _all_counts(agent_id: int | None) -> TabCounts:
     """Every conversation by state, from the table the database keeps by trigger
     (migration 0004_conversation_counts): two rows, whatever the number of conversations."""
+    # With the waiting ones, counted on their partial index (conversation_waiting), which
+    # holds only those: in the same query, so a page pays no extra round trip.
+    # Mine and Unassigned from inbox_assignee_count, kept by trigger too (0009_triage;
+    # assignee 0 is nobody).
+    # Every assignee's row, not only this agent's: a team is tens of agents, and the live
+    # push reads them all in this one query to give each page its own Mine.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT status, n FROM inbox_conversation_count")
-        return TabCounts(**_by_state(cursor.fetchall()))
+        cursor.execute(
+            "SELECT status, 0, n FROM inbox_conversation_count UNION ALL "
+            "SELECT 'WAITING', 0, COUNT(*) FROM inbox_conversation "
+            "WHERE status = 'OPEN' AND waiting_since IS NOT NULL UNION ALL "
+            "SELECT 'ASSIGNEE', assignee_id, n FROM inbox_assignee_count"
+        )
+        rows = cursor.fetchall()
+    by_assignee = {assignee: n for kind, assignee, n in rows if kind == "ASSIGNEE"}
+    waiting = next(n for kind, _, n in rows if kind == "WAITING")
+    return TabCounts(
+        **_by_state((kind, n) for kind, _, n in rows if kind not in ("WAITING", "ASSIGNEE")),
+        waiting=waiting,
+        mine=by_assignee.get(agent_id, 0) if agent_id else 0,
+        unassigned=by_assignee.get(0, 0),
+        by_assignee={assignee: n for assignee, n in by_assignee.items() if assignee},
+    )
 
 
 def _capped(counts: dict[str, int]) -> TabCounts:
@@ -90,7 +121,7 @@ def _search_counts_capped(terms: list[str]) -> TabCounts:
         if min(sampled.values()) >= limit:
             return _capped(sampled)
     table = Conversation._meta.db_table
-    condition, params = search.conversation_has_match_sql(terms, table)
+    condition, params = search.match_sql(search.Plan(terms=terms, broad=True), table)
     one_state = (
         f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" WHERE "{table}"."status" = %s '  # noqa: S608
         f"AND {condition} LIMIT %s) AS matched"

@@ -10,6 +10,8 @@ Providers deliver out of order: a command for a conversation that does not exist
 held (`held.py`) and applied, in timestamp order, when its conversation is opened.
 """
 
+from inbox.services.assignment import conversation_assign
+from inbox.services.contacts import contact_rename
 from inbox.services.conversations import (
     conversation_close,
     conversation_close_by_agent,
@@ -27,6 +29,8 @@ __all__ = [
     "ReplyRefused",
     "Result",
     "command_apply",
+    "contact_rename",
+    "conversation_assign",
     "conversation_close",
     "conversation_close_by_agent",
     "conversation_open",

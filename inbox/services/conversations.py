@@ -10,6 +10,7 @@ from django.utils import timezone
 from inbox import db, live
 from inbox.models import Conversation
 from inbox.services import held
+from inbox.services.contacts import contact_for
 from inbox.services.locks import conversation_key_lock, conversation_locked
 from inbox.services.outcome import Outcome, Result, not_found
 
@@ -25,8 +26,19 @@ def last_activity(conversation: Conversation) -> datetime:
     return max(t for t in times if t is not None)
 
 
-def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
-    """Create an OPEN conversation created at `timestamp`, then apply its held events."""
+def conversation_open(
+    *,
+    conversation_id: UUID,
+    timestamp: datetime,
+    contact_name: str = "",
+    contact_phone: str | None = None,
+) -> Outcome:
+    """Create an OPEN conversation created at `timestamp`, then apply its held events.
+
+    With the contact the provider named (`contact_phone` in E.164): the one of that phone
+    when there is one. A redelivery changes nothing, contact included: the contact is made
+    in the insert's atomic block, so it rolls back with the refused insert.
+    """
     with db.write():
         conversation_key_lock(conversation_id)
         try:
@@ -36,22 +48,27 @@ def conversation_open(*, conversation_id: UUID, timestamp: datetime) -> Outcome:
                     status=Conversation.Status.OPEN,
                     created_at=timestamp,
                     last_activity_at=timestamp,
+                    contact=contact_for(name=contact_name, phone=contact_phone),
                 )
                 live.conversation_changed(conversation_id)
         except IntegrityError:
-            existing = Conversation.objects.get(pk=conversation_id)
-            if existing.created_at != timestamp:
-                return Outcome(
-                    Result.CONFLICT,
-                    f"conversation {conversation_id} already exists, created at "
-                    f"{existing.created_at.isoformat()}, not {timestamp.isoformat()}",
-                )
-            return Outcome(Result.DUPLICATE, f"conversation {conversation_id} already exists")
+            return _opened_again(conversation_id, timestamp)
         applied = held.held_events_apply(conversation_id=conversation_id)
     detail = f"conversation {conversation_id} created"
     if applied:
         detail += f"; {applied} held event(s) applied"
     return Outcome(Result.CREATED, detail)
+
+
+def _opened_again(conversation_id: UUID, timestamp: datetime) -> Outcome:
+    existing = Conversation.objects.get(pk=conversation_id)
+    if existing.created_at != timestamp:
+        return Outcome(
+            Result.CONFLICT,
+            f"conversation {conversation_id} already exists, created at "
+            f"{existing.created_at.isoformat()}, not {timestamp.isoformat()}",
+        )
+    return Outcome(Result.DUPLICATE, f"conversation {conversation_id} already exists")
 
 
 def _changeable(conversation_id: UUID, *, unless: str) -> Conversation | Outcome:

@@ -4,6 +4,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from inbox import db, live
 from inbox.models import Conversation, Delivery, Direction, Message
@@ -86,17 +87,63 @@ def message_add(
 
 def message_counted(conversation: Conversation, message: Message) -> None:
     """Count a message just stored into its conversation's list fields (the caller holds
-    the conversation's row lock): a provider's message and an agent's reply alike."""
+    the conversation's row lock): a provider's message and an agent's reply alike, so a
+    reply ends the customer's wait by the same rule as a provider's SENT message."""
     conversation.message_count += 1
-    if conversation.last_message_at is None or (message.timestamp, message.id) > (
+    newest = conversation.last_message_at is None or (message.timestamp, message.id) > (
         conversation.last_message_at,
         conversation.last_message_id,
-    ):
+    )
+    if newest:
         conversation.last_message = message
         conversation.last_message_at = message.timestamp
+    conversation.waiting_since = waiting_since(conversation, message, newest=newest)
     conversation.last_activity_at = last_activity(conversation)
     conversation.save(
-        update_fields=["message_count", "last_message", "last_message_at", "last_activity_at"]
+        update_fields=[
+            "message_count",
+            "last_message",
+            "last_message_at",
+            "last_activity_at",
+            "waiting_since",
+        ]
+    )
+
+
+def waiting_since(conversation: Conversation, message: Message, *, newest: bool) -> datetime | None:
+    """The conversation's `waiting_since` once `message` is in its thread (README, "Triage").
+
+    Waiting is from the customer's first message after our last one, while the newest is
+    theirs. A message delivered late (not the newest) moves it only if it falls inside: an
+    older customer message with none of ours between it and the start, or one of ours after
+    the start, which answers the messages before it. Replies come through here too
+    (`message_counted`).
+    """
+    since = conversation.waiting_since
+    if newest:
+        if message.direction == Direction.SENT:
+            return None
+        return since if since is not None else message.timestamp
+    if since is None:
+        return None  # we spoke last: an old message changes nothing
+    thread = Message.objects.filter(conversation_id=conversation.id)
+    if message.direction == Direction.RECEIVED:
+        if message.timestamp >= since:
+            return since
+        answered = thread.filter(
+            direction=Direction.SENT, timestamp__gt=message.timestamp, timestamp__lt=since
+        ).exists()
+        return since if answered else message.timestamp
+    if message.timestamp < since:
+        return since
+    return (
+        thread.filter(
+            Q(timestamp__gt=message.timestamp) | Q(timestamp=message.timestamp, id__gt=message.id),
+            direction=Direction.RECEIVED,
+        )
+        .order_by("timestamp", "id")
+        .values_list("timestamp", flat=True)
+        .first()
     )
 
 

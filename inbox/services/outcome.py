@@ -9,12 +9,13 @@ class Result(enum.StrEnum):
     CREATED = "created"
     CLOSED = "closed"
     REOPENED = "reopened"
+    # A detail changed (a contact renamed, an assignment), or a message's delivery state
+    # moved forward (MESSAGE_STATUS, an echo of our reply).
+    UPDATED = "updated"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     NOT_FOUND = "not_found"
     HELD = "held"
-    # A message's delivery state moved forward (MESSAGE_STATUS, an echo of our reply).
-    UPDATED = "updated"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from django.shortcuts import resolve_url
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
+from inbox import phones
+
 register = template.Library()
 
 
@@ -27,6 +29,15 @@ def short_time(value: datetime | None) -> str:
     if local.year == timezone.localdate().year:
         return formats.date_format(local, "j M")
     return formats.date_format(local, "SHORT_DATE_FORMAT")
+
+
+@register.simple_tag
+def waited(since: datetime) -> dict[str, object]:
+    """How long a customer has waited, in whole minutes, and whether past
+    WAITING_WARN_MINUTES (the row turns amber). As of rendering: a pushed row is rendered
+    when it changes, and a page load renders it again."""
+    minutes = max(0, int((timezone.now() - since).total_seconds() // 60))
+    return {"minutes": minutes, "warn": minutes >= settings.WAITING_WARN_MINUTES}
 
 
 @register.filter
@@ -51,6 +62,24 @@ def local_day(value: datetime) -> str:
 def short_id(value: object) -> str:
     """The first block of a UUID: enough to tell conversations apart at a glance."""
     return str(value).split("-", 1)[0]
+
+
+@register.filter
+def phone_display(value: str | None) -> str:
+    """A contact's E.164 phone as people write it (`+55 11 91234-5678`)."""
+    return phones.phone_display(value) if value else ""
+
+
+@register.filter
+def initials(conversation: object) -> str:
+    """The avatar's letters: the contact's initials (first and last word), else the short id's
+    first two characters."""
+    contact = getattr(conversation, "contact", None)
+    words = [w for w in (contact.name if contact else "").split() if w[:1].isalnum()]
+    if words:
+        letters = words[0][0] + (words[-1][0] if len(words) > 1 else "")
+        return letters.upper()
+    return short_id(getattr(conversation, "id", conversation))[:2]
 
 
 # Full class names, so Tailwind (which scans this file) builds each of them.

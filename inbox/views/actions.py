@@ -1,4 +1,5 @@
-"""What agents do to a conversation from its page: close it, reopen it, reply, retry a reply.
+"""What agents do to a conversation from its page: close it, reopen it, reply, retry a reply,
+name its contact, assign it.
 
 Parse the id, call the service (which finds and locks the conversation itself, so a view
 does not look it up first), render the new state: the header, and the row's badge out of
@@ -8,6 +9,7 @@ band, for htmx; a redirect to the thread without JavaScript.
 import time
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -88,6 +90,16 @@ def message_reply(request: HttpRequest, conversation_id: str) -> HttpResponse:
 
 @require_POST
 @login_required
+def contact_rename(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    ident = conversation_id_or_404(conversation_id)
+    outcome = services.contact_rename(
+        conversation_id=ident, name=request.POST.get("name", ""), agent=request.user
+    )
+    return _status_changed(request, outcome, ident)
+
+
+@require_POST
+@login_required
 def message_retry(request: HttpRequest, conversation_id: str, message_id: str) -> HttpResponse:
     """Send a FAILED reply again (same id); its bubble changes live, as every delivery state
     does, so htmx needs nothing back but the status."""
@@ -109,3 +121,24 @@ def message_retry(request: HttpRequest, conversation_id: str, message_id: str) -
     if not request.htmx:
         return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
     return HttpResponse(status=204)
+
+
+@require_POST
+@login_required
+def conversation_assign(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """`assignee`: "me", an agent's username, or empty for nobody."""
+    ident = conversation_id_or_404(conversation_id)
+    wanted = request.POST.get("assignee", "").strip()
+    assignee = None
+    if wanted == "me":
+        assignee = request.user
+    elif wanted:
+        assignee = get_user_model().objects.filter(username=wanted, is_active=True).first()
+        if assignee is None:
+            return HttpResponse(
+                f"no active agent {wanted!r}", status=400, content_type="text/plain"
+            )
+    outcome = services.conversation_assign(
+        conversation_id=ident, assignee=assignee, by=request.user
+    )
+    return _status_changed(request, outcome, ident)

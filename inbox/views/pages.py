@@ -7,10 +7,12 @@ URL that reloads the same view (`HX-Push-Url`), so back, forward, reload and a p
 all land on what the agent saw.
 """
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,7 +22,7 @@ from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
 
 from inbox import selectors
-from inbox.listing import STATUS_FILTERS, ListState
+from inbox.listing import ASSIGNEE_TABS, STATUS_FILTERS, ListState
 from inbox.models import Conversation
 
 TEMPLATE = "inbox/index.html"
@@ -45,25 +47,35 @@ def render_page(
     return response
 
 
-def _list_context(state: ListState) -> dict[str, object]:
+def _list_context(request: HttpRequest, state: ListState) -> dict[str, object]:
     """The list pane: the first page of rows and the tabs with their counts."""
-    listed = selectors.conversation_list_counted(status=state.conversation_status, q=state.q)
+    listed = selectors.conversation_list_counted(
+        status=state.conversation_status,
+        q=state.q,
+        sort=state.sort,
+        assignee=state.assignee_username(request.user.get_username()),
+        agent_id=request.user.pk,
+    )
     labels = {
         "open": pgettext("filter tab", "Open"),
         "closed": pgettext("filter tab", "Closed"),
         "all": pgettext("filter tab", "All"),
+        "mine": pgettext("filter tab", "Mine"),
+        "unassigned": pgettext("filter tab", "Unassigned"),
     }
     tabs = [
         {
             "value": value,
             "label": labels[value],
             "count": listed.counts.label(value),
-            "current": value == state.status,
-            "query": state.with_status(value).query,
+            "current": value == state.tab,
+            "query": state.with_tab(value).query,
         }
-        for value in STATUS_FILTERS
+        for value in [*STATUS_FILTERS, *ASSIGNEE_TABS]
     ]
-    return {**_rows_context(state, listed.page), "tabs": tabs}
+    # The Open tab says how many of its customers wait for us (README, "Triage").
+    waiting = listed.counts.waiting if state.status == "open" else None
+    return {**_rows_context(state, listed.page), "tabs": tabs, "waiting": waiting}
 
 
 def _rows_context(state: ListState, page: selectors.Page) -> dict[str, object]:
@@ -72,6 +84,8 @@ def _rows_context(state: ListState, page: selectors.Page) -> dict[str, object]:
         "status": state.status,
         "q": state.q,
         "list_query": state.query,
+        "sort_waiting_query": replace(state, sort="waiting", status="open").query,
+        "sort_activity_query": replace(state, sort="activity").query,
         "conversations": page.conversations,
         "next_cursor": page.next_cursor,
     }
@@ -93,16 +107,22 @@ def index(request: HttpRequest) -> HttpResponse:
         # The next page of rows, as the agent scrolls (or a plain "More" link without JS).
         try:
             page = selectors.conversation_list(
-                status=state.conversation_status, cursor=cursor, q=state.q
+                status=state.conversation_status,
+                cursor=cursor,
+                q=state.q,
+                sort=state.sort,
+                assignee=state.assignee_username(request.user.get_username()),
             )
         except selectors.InvalidCursor:
             return render_page(request, "inbox/bad_request.html", {}, status=400)
         context = _rows_context(state, page)
         if request.htmx:
             return render_page(request, f"{TEMPLATE}#list-rows", context)
-        return render_page(request, TEMPLATE, {**context, "tabs": _list_context(state)["tabs"]})
+        return render_page(
+            request, TEMPLATE, {**context, "tabs": _list_context(request, state)["tabs"]}
+        )
 
-    context = _list_context(state)
+    context = _list_context(request, state)
     if _pane_request(request, "list-results"):
         response = render_page(request, f"{TEMPLATE}#list-results", context)
         # Filtering keeps the open thread: the address is the page the agent is on. Typing a
@@ -175,6 +195,8 @@ def thread_response(
     thread_context = {
         **(composer or composer_context(conversation)),
         "conversation": conversation,
+        # The assign form's choices: the active agents (README, "Triage").
+        "agents": get_user_model().objects.filter(is_active=True).order_by("username"),
         "messages": thread.messages,
         "earlier_cursor": thread.earlier_cursor,
     }
@@ -186,4 +208,6 @@ def thread_response(
         response = render_page(request, f"{TEMPLATE}#thread-pane", thread_context, status=status)
         response["HX-Push-Url"] = state.url(request.path)
         return response
-    return render_page(request, TEMPLATE, {**_list_context(state), **thread_context}, status=status)
+    return render_page(
+        request, TEMPLATE, {**_list_context(request, state), **thread_context}, status=status
+    )

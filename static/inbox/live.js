@@ -133,6 +133,8 @@
       type: "view",
       status: (list && list.getAttribute("data-live-status")) || "",
       q: (list && list.getAttribute("data-live-q")) || "",
+      sort: (list && list.getAttribute("data-live-sort")) || "",
+      assignee: (list && list.getAttribute("data-live-assignee")) || "",
       conversation: (thread && thread.getAttribute("data-conversation-id")) || "",
     });
   }

@@ -38,9 +38,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import IN_CI, new_conversation, sign
+from tests.conftest import IN_CI, free_port, new_conversation, sign
 from tests.deploy.test_deploy import env_file
-from tests.deploy.test_start_script import free_port
 
 pytestmark = pytest.mark.container
 

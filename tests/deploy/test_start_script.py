@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from tests.conftest import REDIS_URL, new_conversation, require_service, sign
+from tests.conftest import REDIS_URL, free_port, new_conversation, require_service, sign
 from tests.deploy.test_deploy import env_file
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.deploy]
@@ -39,12 +38,6 @@ PROXY = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front adds
 def postgres_server_url() -> str:
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -400,14 +393,9 @@ def test_start_waits_for_a_redis_that_comes_up_late(start_env, private_redis, tm
     assert any(m.startswith("waiting for PostgreSQL at 127.0.0.1:5432") for m in logged)
 
 
-def closed_port() -> int:
-    """A port nothing listens on: connections to it are refused at once."""
-    return free_port()
-
-
 @pytest.mark.parametrize("service", ["PostgreSQL", "Redis"])
 def test_start_gives_up_naming_what_is_unreachable(service, start_env, tmp_path):
-    port = closed_port()
+    port = free_port()
     env = {**start_env, "STARTUP_WAIT_TIMEOUT": "3"}
     if service == "PostgreSQL":
         env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/nothing"
@@ -447,7 +435,7 @@ def alive(pid: int) -> bool:
 def test_a_stop_while_waiting_ends_the_start_and_its_step(start_env, tmp_path):
     """SIGTERM during the wait: bin/start ends at once, and takes the step under way with it
     (in a container it is PID 1, which ignores a signal it has no handler for)."""
-    env = {**start_env, "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+    env = {**start_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     env["STARTUP_WAIT_TIMEOUT"] = "60"
     process, stdout, stderr = start_process(env, tmp_path)
     try:

@@ -3,7 +3,6 @@
 import json
 import logging
 import random
-import socket
 import sqlite3
 import threading
 import uuid
@@ -23,6 +22,7 @@ from tests.conftest import (
     at,
     close_conversation,
     deliver_concurrently,
+    free_port,
     new_conversation,
     new_message,
 )
@@ -191,12 +191,6 @@ def test_messages_racing_their_conversation_are_all_stored():
 # --- Faults ----------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _drop_connections() -> None:
     """Close the connection and any pool, so the next query connects with the settings; the
     webhook's writer thread too (inbox/writer.py keeps its connection)."""
@@ -215,7 +209,7 @@ def database_outage():
         connection.settings_dict["NAME"] = "/nonexistent-directory/inbox.sqlite3"
     else:
         connection.settings_dict["HOST"] = "127.0.0.1"
-        connection.settings_dict["PORT"] = closed_port()
+        connection.settings_dict["PORT"] = free_port()
     try:
         yield
     finally:

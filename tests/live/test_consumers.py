@@ -650,9 +650,13 @@ def test_the_tab_counts_follow_every_push(layer, session_cookie, post_event):
         plain = communicator(cookie=session_cookie)
         assert (await plain.connect())[0]
         assert (await sync_to_async(post_event)(new_conversation(ident))).status_code == 201
-        assert tab_counts(await received_all(plain)) == {"open": "2", "closed": "0", "all": "2"}
+        # Mine is this agent's, Unassigned and the Open tab's "N waiting" everyone's.
+        triage = {"mine": "0", "unassigned": "2", "waiting": "0"}
+        counts = {"open": "2", "closed": "0", "all": "2", **triage}
+        assert tab_counts(await received_all(plain)) == counts
         assert (await sync_to_async(post_event)(close_conversation(ident))).status_code == 200
-        assert tab_counts(await received_all(plain)) == {"open": "1", "closed": "1", "all": "2"}
+        counts = {"open": "1", "closed": "1", "all": "2", **triage, "unassigned": "1"}
+        assert tab_counts(await received_all(plain)) == counts
         await plain.disconnect()
 
     run(scenario)

@@ -1,6 +1,5 @@
 """inbox/live/: what a committed write pushes, and that a failed push never fails a write."""
 
-import socket
 import uuid
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -13,21 +12,14 @@ from django.db import transaction
 from inbox import live
 from inbox.live import fragments
 from inbox.models import Conversation, Message
-from tests.conftest import close_conversation, new_conversation, new_message
+from tests.conftest import close_conversation, free_port, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def unreachable_redis(settings, closed_port):
+def unreachable_redis(settings):
+    closed_port = free_port()
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "inbox.channel_layer.InboxChannelLayer",

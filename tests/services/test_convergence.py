@@ -59,10 +59,16 @@ def deliver_and_read(client: Client, agent_client: Client, events: list[dict]) -
     waiting = HeldEvent.objects.filter(applied_at__isnull=True).count()
     # The tabs' counts, kept by trigger, agree with the conversations however they arrived.
     counts = selectors.conversation_counts()
-    state["tab_counts"] = {"open": counts.open, "closed": counts.closed}
+    state["tab_counts"] = {
+        "open": counts.open,
+        "closed": counts.closed,
+        "waiting": counts.waiting,
+        "unassigned": counts.unassigned,
+    }
     for model in (Message, Conversation, HeldEvent, WebhookDelivery):
         model.objects.all().delete()
-    assert selectors.conversation_counts() == selectors.TabCounts(open=0, closed=0)
+    emptied = selectors.TabCounts(open=0, closed=0, waiting=0, mine=0, unassigned=0)
+    assert selectors.conversation_counts() == emptied
     return {"conversation": state, "held_waiting": waiting}
 
 

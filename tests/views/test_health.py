@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import socket
 import time
 import uuid
 
@@ -11,14 +10,7 @@ from django.db import connection
 from django.db.utils import ConnectionHandler
 
 from inbox import health
-from tests.conftest import WAIT_LIMIT, new_conversation, sign
-
-
-def closed_port() -> int:
-    """A local port nothing listens on: bound, then released."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import WAIT_LIMIT, free_port, new_conversation, sign
 
 
 def redis_layer(url: str) -> dict:
@@ -41,7 +33,7 @@ def postgres_down(monkeypatch) -> None:
                 "NAME": "inbox",
                 "USER": "postgres",
                 "HOST": "127.0.0.1",
-                "PORT": closed_port(),
+                "PORT": free_port(),
                 "OPTIONS": {"connect_timeout": 2},
             }
         }
@@ -53,7 +45,7 @@ def postgres_down(monkeypatch) -> None:
 
 @pytest.fixture
 def redis_down(settings) -> None:
-    settings.CHANNEL_LAYERS = redis_layer(f"redis://127.0.0.1:{closed_port()}/0")
+    settings.CHANNEL_LAYERS = redis_layer(f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_healthz_answers_without_login(client):
@@ -155,7 +147,7 @@ def test_a_database_outage_fails_the_webhook_within_the_connect_timeout(serve):
     provider hears 503 quickly instead of holding a thread for the pool's default 10 s."""
     secret = "probe-test-secret"
     server = serve(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/inbox",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/inbox",
         DATABASE_CONNECT_TIMEOUT="2",
         WEBHOOK_SECRET=secret,
     )

@@ -5,8 +5,8 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.test_browser_live import LIVE, log_in, post
 from tests.conftest import new_conversation, new_message
-from tests.test_browser_live import LIVE, log_in, post
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
