@@ -25,8 +25,8 @@ import aiohttp
 from bench import databases, profile_summary
 from bench.cpu import CpuMeter
 from bench.loadgen import LoadResult, Request, run_load
-from bench.servers import Server, manage, server_env
-from bench.sockets import USERNAME, login
+from bench.servers import Server, fresh_database, server_env
+from bench.sockets import login
 from bench.stats import rate, ratio, summarize
 
 CONVERSATIONS = 200  # spread the writes, so they do not all queue on one row's lock
@@ -212,21 +212,9 @@ def run_config(
 ) -> dict:
     """One configuration (a database, a number of server processes), on a fresh database."""
     secret = secrets.token_hex(16)
-    password = secrets.token_urlsafe(16)
     env = server_env(database_url=database_url, redis_url=redis_url, webhook_secret=secret)
     env["CHANNEL_LAYER_PREFIX"] = f"bench-{secrets.token_hex(4)}"
-    databases.recreate(database_url)
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "createsuperuser",
-        "--noinput",
-        env={
-            **env,
-            "DJANGO_SUPERUSER_USERNAME": USERNAME,
-            "DJANGO_SUPERUSER_PASSWORD": password,
-            "DJANGO_SUPERUSER_EMAIL": "bench@example.com",
-        },
-    )
+    password = fresh_database(database_url, env)
     with ExitStack() as stack:
         servers = [
             stack.enter_context(Server(first_port + n, env, log_dir)) for n in range(processes)
