@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from inbox import writer
+from inbox import db, writer
 from inbox.models import WebhookDelivery
 from inbox.providers import whatsapp
 from inbox.providers.generic import Event, InvalidEvent, event_parse
