@@ -6,7 +6,9 @@ are applied as one group; on PostgreSQL each has its own transaction, and the sa
 and the same stored state are asked of both.
 """
 
+import http.client
 import json
+import signal
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ from django.utils import timezone
 from inbox import writer
 from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 from inbox.services import conversation_open
-from tests.conftest import close_conversation, new_conversation, new_message
+from tests.conftest import WAIT_LIMIT, close_conversation, new_conversation, new_message
 
 
 @contextmanager
@@ -176,3 +178,58 @@ def test_a_delivery_that_fails_inside_a_group_leaves_its_neighbours_stored_and_a
     assert isinstance(results[5], IntegrityError)
     assert [results[n] for n in range(11) if n != 5] == [f"opened {i}" for i in ids]
     assert set(Conversation.objects.values_list("pk", flat=True)) == {taken, *ids}
+
+
+def _post_to(port: int, body: bytes) -> int | None:
+    """One delivery to a real server; its status, or None when it went unanswered (refused,
+    reset or cut off by the server's end)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_LIMIT * 2)
+        conn.request("POST", "/webhook/", body, {"Content-Type": "application/json"})
+        return conn.getresponse().status
+    except OSError:
+        return None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_server_stopped_mid_burst_answers_only_what_it_stored_and_retries_are_safe(serve, stop):
+    """A stop while groups are being written (README, "Delivery guarantees"): an answered
+    delivery is stored; one stored but never answered (the process died after the commit)
+    is a duplicate to the provider's retry. After the retries, each event is stored once."""
+    server = serve()
+    ident = uuid.uuid4()
+    assert _post_to(server.port, json.dumps(new_conversation(ident)).encode()) == 201
+    ids = [uuid.uuid4() for _ in range(60)]
+    bodies = [
+        json.dumps(new_message(ident, ts=1 + n, message_id=m)).encode() for n, m in enumerate(ids)
+    ]
+    answers: list[int | None] = [None] * len(bodies)
+    first = threading.Event()
+
+    def deliver(index: int) -> None:
+        answers[index] = _post_to(server.port, bodies[index])
+        first.set()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    assert first.wait(WAIT_LIMIT), server.output()
+    server.process.send_signal(stop)
+    for thread in threads:
+        thread.join(WAIT_LIMIT * 3)
+    server.process.wait(WAIT_LIMIT)
+
+    stored = set(Message.objects.filter(conversation_id=ident).values_list("id", flat=True))
+    answered = {m for m, status in zip(ids, answers, strict=True) if status is not None}
+    assert all(status in (None, 201) for status in answers), answers
+    assert answered <= stored  # nothing answered 201 is missing
+    # The provider retries what it got no answer for, on the restarted server.
+    again = serve()
+    for m, body, status in zip(ids, bodies, answers, strict=True):
+        if status is None:
+            retried = _post_to(again.port, body)
+            # 201: it was not stored; 200: it was, unanswered, and the retry is a duplicate.
+            assert retried == (200 if m in stored else 201), (m, retried)
+    assert Message.objects.filter(conversation_id=ident).count() == len(ids)
+    assert Conversation.objects.get(pk=ident).message_count == len(ids)
