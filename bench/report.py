@@ -46,14 +46,28 @@ def ingestion_md(section: dict) -> list[str]:
         if "error" in run:
             lines.append(f"| {run['label']} | _failed: {run['error']}_ | | | | | | | |")
             continue
-        h, w = run["healthz"], run["webhook"]
-        lines.append(
-            f"| {run['label']} | {h['requests_per_s']:.0f} | {w['requests_per_s']:.0f} "
-            f"| {_pct(run['ratio'])} | {_ms(w['p50_ms'])} / {_ms(w['p99_ms'])} "
-            f"| {w['errors']} | {w['accepted']} | {w['stored']} "
-            f"| {_cores(w.get('server_cpu'))} / {_cores(w.get('client_cpu'))}, "
-            f"{_pct(w.get('machine_busy'))} |"
-        )
+        h = run["healthz"]
+        watched = run.get("watched")
+        shown = [(run["label"], run["webhook"], run["ratio"])]
+        if watched:
+            label = f"{run['label']}, {watched['sockets']} sockets"
+            shown.append((label, watched, run["watched_ratio"]))
+        for label, w, share in shown:
+            lines.append(
+                f"| {label} | {h['requests_per_s']:.0f} | {w['requests_per_s']:.0f} "
+                f"| {_pct(share)} | {_ms(w['p50_ms'])} / {_ms(w['p99_ms'])} "
+                f"| {w['errors']} | {w['accepted']} | {w['stored']} "
+                f"| {_cores(w.get('server_cpu'))} / {_cores(w.get('client_cpu'))}, "
+                f"{_pct(w.get('machine_busy'))} |"
+            )
+    watchedruns = [r["watched"] for r in section.get("runs", []) if r.get("watched")]
+    if watchedruns:
+        lines += [
+            "",
+            "Watched runs: frames received by the sockets / resyncs (missed frames) "
+            + ", ".join(f"{w['frames']} / {w['resyncs']}" for w in watchedruns)
+            + "; accepted and stored count both runs of a setup.",
+        ]
     return [*lines, ""]
 
 

@@ -67,21 +67,28 @@ def _error(exc: BaseException) -> dict:
     return {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
 
 
-def ingestion_section(config: dict, postgres: bool, profile_dir: Path | None) -> dict:
-    setups = [("SQLite, 1 process", databases.sqlite_url(WORK / "ingest.sqlite3"), 1)]
+def ingestion_section(config: dict, postgres: bool, redis: bool, profile_dir: Path | None) -> dict:
+    # SQLite is the one-process setup, with the in-process channel layer; PostgreSQL's
+    # processes share their pushes through Redis (when it is reachable), as deployed.
+    setups = [("SQLite, 1 process", databases.sqlite_url(WORK / "ingest.sqlite3"), "", 1)]
     if postgres:
+        layer = config["redis_url"] if redis else ""
         setups += [
-            ("PostgreSQL, 1 process", _pg(config, "ingest"), 1),
-            ("PostgreSQL, 2 processes", _pg(config, "ingest"), 2),
+            ("PostgreSQL, 1 process", _pg(config, "ingest"), layer, 1),
+            ("PostgreSQL, 2 processes", _pg(config, "ingest"), layer, 2),
         ]
+    only = os.environ.get("BENCH_INGESTION_ONLY", "")
     runs = []
-    for label, url, processes in setups:
+    for label, url, redis_url, processes in setups:
+        if only and only not in label:
+            continue
         _log(f"ingestion: {label}")
         try:
             runs.append(
                 ingestion.run_config(
                     label=label,
                     database_url=url,
+                    redis_url=redis_url,
                     processes=processes,
                     first_port=config["port"],
                     clients=config["clients"],
@@ -318,7 +325,7 @@ def main() -> None:
         profile_dir = args.out if args.profile else None
         if profile_dir:
             profile_dir.mkdir(parents=True, exist_ok=True)
-        results["ingestion"] = ingestion_section(config, postgres, profile_dir)
+        results["ingestion"] = ingestion_section(config, postgres, redis, profile_dir)
     if "sockets" in sections:
         results["sockets"] = sockets_section(config, postgres, redis)
     if "scale" in sections:

@@ -128,6 +128,12 @@ class Change:
 Job = tuple[Change, ...]
 
 
+def _pushes(jobs: Sequence[Job]) -> int:
+    """The changes in these jobs: what a failure log counts, however many transactions (a
+    group commit of the webhook's deliveries is one, inbox/writer.py) they came in."""
+    return sum(len(job) for job in jobs)
+
+
 def _groups(job: Job) -> list[str]:
     return list(dict.fromkeys(group for change in job for group in change.groups))
 
@@ -346,7 +352,7 @@ class _FailureLog:
 
     def __init__(self) -> None:
         self.failing = False
-        self.failed = 0  # jobs lost to failures since the last line
+        self.failed = 0  # pushes (changes) lost to failures since the last line
         self.overflowed = 0  # jobs dropped from a full queue since the last line
         self.total = 0
         self.since = time.monotonic()
@@ -564,7 +570,7 @@ class Sender:
             except Exception as error:
                 # Counted with the layer's failures: whatever fails every tick (a Redis
                 # that is down, say) logs once with its traceback, then a count.
-                self._state.log.failure(len(jobs), error)
+                self._state.log.failure(_pushes(jobs), error)
             finally:
                 # The render's database connection goes back to the pool between ticks.
                 connections.close_all()
@@ -635,7 +641,7 @@ class Sender:
             except Exception as error:
                 # Its number is taken: the sockets of that group see the gap.
                 state.breaker.failure()
-                state.log.failure(len(jobs), error)
+                state.log.failure(_pushes(jobs), error)
                 return
         state.breaker.success()
         state.log.recovered()
@@ -652,7 +658,7 @@ class Sender:
         self._skip(groups)
         if breaker and error is not None:
             state.breaker.failure()
-        state.log.failure(len(jobs), error)
+        state.log.failure(_pushes(jobs), error)
 
     def _send_tails(self, loop: asyncio.AbstractEventLoop, state: _LayerState) -> None:
         layer = state.layer

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from inbox import writer
 from inbox.models import Conversation, HeldEvent, Message, WebhookDelivery
 from tests.conftest import (
     at,
@@ -191,8 +192,10 @@ def test_messages_racing_their_conversation_are_all_stored():
 
 
 def _drop_connections() -> None:
-    """Close the connection and any pool, so the next query connects with the settings."""
+    """Close the connection and any pool, so the next query connects with the settings; the
+    webhook's writer thread too (inbox/writer.py keeps its connection)."""
     connection.close()
+    writer.reconnect()
     if getattr(connection, "pool", None) is not None:
         connection.close_pool()
 
