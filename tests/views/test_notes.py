@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from inbox.models import Conversation, Message, Note
@@ -150,3 +151,16 @@ def test_the_api_gives_notes_apart_from_the_messages(agent_client, agent):
     assert (note["author"], note["content"]) == ("ana", "Cliente antigo")
     assert note["id"] == str(Note.objects.get().id)
     assert body["message_count"] == 1
+
+
+@override_settings(**PROVIDER)
+def test_a_note_follows_the_newest_message_when_the_providers_clock_runs_ahead(agent_client):
+    """The provider's timestamps order the thread; a note written now still comes after
+    the message the agent was looking at, even one stamped minutes in our future."""
+    ahead = timezone.now() + timedelta(minutes=5)
+    conversation = factories.conversation(opened_at=ahead - timedelta(minutes=1))
+    factories.message(conversation.id, content="Chegou?", at=ahead)
+    note_post(agent_client, conversation, "Verificar com a transportadora")
+    page = markup.parse(thread(agent_client, conversation))
+    entries = page.select("#messages > li[id^=message-], #messages > li[id^=note-]")
+    assert [li["id"].split("-")[0] for li in entries] == ["message", "note"]
