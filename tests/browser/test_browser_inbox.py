@@ -239,6 +239,8 @@ def test_screenshots_in_both_languages(
     assert page.inner_text("a[data-filter=open]").startswith(open_label)
     page.click(f"#conversation-{story[0].id} a")
     page.wait_for_selector("#messages")
+    # The pane is replaced, not nested in itself (issue 12: two #thread-pane after a click).
+    assert page.locator("[id=thread-pane]").count() == 1
     page.screenshot(path=str(SCREENSHOTS / f"inbox-{name}.png"))
 
     phone = context_for(locale=locale, width=390, height=780)

@@ -611,6 +611,23 @@ def test_the_browser_language_picks_portuguese(agent_client):
     assert "Abertas" in response.text
 
 
+@pytest.mark.parametrize(("contents", "count"), [((), "0 mensagens"), (("Oi",), "1 mensagem")])
+def test_portuguese_says_live_and_counts_messages_in_its_plural_forms(
+    agent_client, contents, count
+):
+    """Issue 12: "Live" was left in English, and the header said "0 mensagem"."""
+    conversation = make_conversation(contents=contents)
+    page = agent_client.get(
+        reverse("inbox:conversation", args=[conversation.id]),
+        HTTP_ACCEPT_LANGUAGE="pt-BR,pt;q=0.9",
+    )
+    status = markup.parse(page).select_one("#live-status")
+    assert status["data-label-live"] == "Ao vivo"
+    header = markup.parse(page).select_one("#conversation-header").get_text(" ", strip=True)
+    assert count in header
+    assert "0 mensagem " not in header + " "  # Brazilian Portuguese: zero is plural
+
+
 def test_the_language_switcher_sets_the_language(agent_client):
     response = agent_client.post("/i18n/setlang/", {"language": "pt-br", "next": "/"})
     assert response.status_code == 302
