@@ -45,22 +45,27 @@ migrate: $(VENV)/.runtime
 
 # Where the worker tells the server of delivery changes without Redis (README, "Live ticks"):
 # the server itself, over loopback when it listens on every address.
-NOTIFY_URL = http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(if $(filter ::,$(HOST)),[::1],$(HOST))):$(PORT)
+NOTIFY_HOST = $(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(if $(filter ::,$(HOST)),[::1],$(HOST)))
+NOTIFY_URL = http://$(NOTIFY_HOST):$(PORT)
 
 # The server and one delivery worker (README, "Replies"), one Ctrl-C for both: the worker,
 # a background job of this shell, ignores SIGINT, so the trap sends it SIGTERM; the server
 # in the foreground takes the Ctrl-C itself.
 run: migrate
-	$(BIN)/python manage.py ensure_agent
+	$(BIN)/python manage.py ensure_agent --login-url http://$(NOTIFY_HOST):$(PORT)/accounts/login/
 	@# manage.py serve is daphne with a graceful SIGTERM (see inbox/management/commands/serve.py).
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' INT TERM EXIT; \
 	WORKER_NOTIFY_URL=$(NOTIFY_URL) $(BIN)/python manage.py worker & worker=$$!; \
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
 # The demo: the server and worker of `make run` plus the simulator posting to its webhook, signed with
-# WEBHOOK_SECRET when it is set. Ctrl-C stops both (the server, as a background job of this
-# shell, ignores SIGINT: the trap sends it SIGTERM).
-DEMO_CONVERSATIONS ?= 300
+# WEBHOOK_SECRET when it is set. All three are background jobs of this shell; Ctrl-C reaches
+# the shell, whose trap stops the simulator first (so that it never posts to a server on its
+# way out), then the server and the worker, and says so. A database of its own, demo.sqlite3
+# (DATABASE_URL to choose another): beside `make run`'s db.sqlite3, the in-process channel
+# layers of the two would not tell each other's pages of their events. About four minutes
+# of traffic by default.
+DEMO_CONVERSATIONS ?= 60
 DEMO_RATE ?= 2
 DEMO_CONCURRENCY ?= 6
 # The simulator is also the provider the server sends replies to (devtools/simulator.py,
@@ -77,17 +82,20 @@ demo: export WHATSAPP_APP_SECRET ?= demo-app-secret
 demo: export WHATSAPP_ACCESS_TOKEN ?= demo-access-token
 demo: export WHATSAPP_PHONE_NUMBER_ID ?= 106540352242922
 demo: export WHATSAPP_GRAPH_URL ?= http://$(HOST):$(DEMO_GRAPH_PORT)
+demo: export DATABASE_URL ?= sqlite:///$(CURDIR)/demo.sqlite3
 demo: migrate
-	$(BIN)/python manage.py ensure_agent
-	@echo "Open http://$(HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
-	@trap 'kill $$server $$worker 2>/dev/null; wait $$server $$worker 2>/dev/null; exit 0' INT TERM EXIT; \
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT) & \
-	server=$$!; \
+	@echo "Open http://$(NOTIFY_HOST):$(PORT)/ and log in; conversations arrive at $(DEMO_RATE) events/s."
+	$(BIN)/python manage.py ensure_agent --login-url http://$(NOTIFY_HOST):$(PORT)/accounts/login/
+	@trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null; kill $$server $$worker 2>/dev/null; \
+		wait $$server $$worker 2>/dev/null; echo "make demo: stopped the simulator, the server and the worker."; \
+		exit 0' INT TERM; \
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py serve -b $(HOST) -p $(PORT) & server=$$!; \
 	WORKER_NOTIFY_URL=$(NOTIFY_URL) $(BIN)/python manage.py worker & worker=$$!; \
 	$(BIN)/python manage.py simulate --url http://$(HOST):$(PORT) --wait 30 \
 		--conversations $(DEMO_CONVERSATIONS) --rate $(DEMO_RATE) --concurrency $(DEMO_CONCURRENCY) \
-		--channel $(DEMO_CHANNEL); \
-	echo "The simulation is over; the server keeps running until Ctrl-C."; \
+		--channel $(DEMO_CHANNEL) & sim=$$!; \
+	wait $$sim; \
+	echo "The simulation is over; the server and the worker keep running until Ctrl-C."; \
 	wait $$server
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/python check-python

@@ -3,24 +3,35 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Create an agent account (printing its password once) if no account exists yet."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="agent")
+        parser.add_argument(
+            "--login-url",
+            default="/accounts/login/",
+            help="the full address of the login page, to print with the credentials",
+        )
 
-    def handle(self, *args: object, username: str, **options: object) -> None:
+    def handle(self, *args: object, username: str, login_url: str, **options: object) -> None:
         User = get_user_model()
         if User.objects.exists():
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, password=password)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Created the first agent. Log in at /accounts/login/ as "
-                f"{username!r} with password {password!r} (shown only this once)."
-            )
-        )
+        # Boxed, with the whole address: it is printed once, among the migrations' and the
+        # server's lines, and a newcomer must not miss it.
+        lines = [
+            "The first agent was created (the password is shown only this once):",
+            f"  log in at  {login_url}",
+            f"  username   {username}",
+            f"  password   {password}",
+        ]
+        width = max(len(line) for line in lines)
+        rule = "+" + "-" * (width + 2) + "+"
+        box = [rule, *(f"| {line.ljust(width)} |" for line in lines), rule]
+        self.stdout.write(self.style.SUCCESS("\n".join(box)))
