@@ -169,13 +169,7 @@ def bubble_event(message: Message, *, version: int) -> dict:
 def note_event(note: Note, *, version: int) -> dict:
     """An internal note's bubble, at the end of the open thread: a note is written now, so
     it is the thread's newest (a page showing an older window is told to leave it out)."""
-    context = {
-        "note": note,
-        "live_key": f"note-{note.id}",
-        "live_version": version,
-        "placement": "beforeend:#messages",
-        "fallback": "",
-    }
+    context = {"note": note, "live_key": f"note-{note.id}", "live_version": version}
     return {"type": "fragment", "html": _fitting_a_frame(_rendered("note", context))}
 
 

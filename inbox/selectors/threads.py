@@ -29,7 +29,7 @@ class ThreadPage:
         """Messages and notes in one time order, as the thread shows them; a note written
         at a message's very time comes after it."""
         entries: list[Message | Note] = [*self.messages, *self.notes]
-        entries.sort(key=lambda entry: (entry.timestamp, isinstance(entry, Note)))
+        entries.sort(key=lambda entry: (entry.timestamp, entry.is_note))
         return entries
 
 

@@ -120,19 +120,29 @@ def _reply_answer(
         message = send()
     except services.ReplyRefused as refused:
         return _refused(request, ident, refused, draft=draft)
+    return _stored(
+        request,
+        ident,
+        "reply-sent",
+        message=message,
+        live_key=f"message-{message.id}",
+        live_version=version,
+        # A reply is the newest message of its thread.
+        placement="beforeend:#messages",
+        fallback="",
+    )
+
+
+def _stored(
+    request: HttpRequest, ident: UUID, partial: str, *, on_note: bool = False, **entry: object
+) -> HttpResponse:
+    """The composer's answer once what it sent is stored: the thread again for a plain form;
+    for htmx the emptied box (still on Note after a note) and the new `entry` in `partial`."""
     if not request.htmx:
         return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
     conversation = selectors.conversation_get(conversation_id=ident)
-    context = {
-        **composer_context(conversation),
-        "message": message,
-        "live_key": f"message-{message.id}",
-        "live_version": version,
-        # A reply is the newest message of its thread.
-        "placement": "beforeend:#messages",
-        "fallback": "",
-    }
-    return render_page(request, f"{TEMPLATE}#reply-sent", context)
+    context = {**composer_context(conversation, note=on_note), **entry}
+    return render_page(request, f"{TEMPLATE}#{partial}", context)
 
 
 def _refused(
@@ -141,14 +151,16 @@ def _refused(
     refused: services.ReplyRefused,
     *,
     draft: str,
-    note: bool = False,
+    on_note: bool = False,
 ) -> HttpResponse:
     """The composer again with the refusal's reason and the draft kept: swapped in place for
     htmx, or the whole thread for a plain form; 404 when there is no such conversation."""
     conversation = selectors.conversation_get(conversation_id=ident)
     if conversation is None:
         raise Http404("no such conversation") from None
-    composer = composer_context(conversation, content=draft, error=str(refused.reason), note=note)
+    composer = composer_context(
+        conversation, content=draft, error=str(refused.reason), note=on_note
+    )
     if request.htmx:
         return render_page(request, f"{TEMPLATE}#composer", composer, status=refused.status)
     return thread_response(request, conversation, composer=composer, status=refused.status)
@@ -160,18 +172,16 @@ def _note_answer(request: HttpRequest, ident: UUID, version: int, content: str) 
     try:
         note = services.note_add(conversation_id=ident, content=content, agent=request.user)
     except services.ReplyRefused as refused:
-        return _refused(request, ident, refused, draft=content, note=True)
-    if not request.htmx:
-        return redirect(reverse("inbox:conversation", args=[ident]), permanent=False)
-    conversation = selectors.conversation_get(conversation_id=ident)
-    context = {
-        **composer_context(conversation, note=True),
-        "note": note,
-        "live_key": f"note-{note.id}",
-        "live_version": version,
-        "placement": "beforeend:#messages",
-    }
-    return render_page(request, f"{TEMPLATE}#note-added", context)
+        return _refused(request, ident, refused, draft=content, on_note=True)
+    return _stored(
+        request,
+        ident,
+        "note-added",
+        on_note=True,
+        note=note,
+        live_key=f"note-{note.id}",
+        live_version=version,
+    )
 
 
 @require_POST
