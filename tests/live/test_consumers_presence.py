@@ -247,6 +247,17 @@ def test_malformed_and_oversized_typing_is_ignored_and_the_socket_stays_open(
     run(scenario)
 
 
+async def heard_until_quiet(channel_layer, channel: str) -> list[dict]:
+    """Every message the channel gets until half a second passes without one."""
+    heard = []
+    while True:
+        try:
+            async with asyncio.timeout(0.5):
+                heard.append(await channel_layer.receive(channel))
+        except TimeoutError:
+            return heard
+
+
 def test_a_flood_of_typing_is_throttled_per_socket(layer, thread, cookies):  # noqa: F811
     group = live.conversation_group(thread)
 
@@ -261,13 +272,7 @@ def test_a_flood_of_typing_is_throttled_per_socket(layer, thread, cookies):  # n
             await ana.socket.send_to(text_data='{"type": "typing"}')
         await ana.quiet(timeout=0.5)
         assert time.monotonic() - started < presence.TYPING_MIN_INTERVAL
-        heard = []
-        while True:
-            try:
-                async with asyncio.timeout(0.5):
-                    heard.append(await channel_layer.receive(listener))
-            except TimeoutError:
-                break
+        heard = await heard_until_quiet(channel_layer, listener)
         kinds = [message["type"] for message in heard]
         assert kinds == [presence.HERE, presence.TYPING]
         assert heard[0]["ask"] is True
@@ -276,13 +281,7 @@ def test_a_flood_of_typing_is_throttled_per_socket(layer, thread, cookies):  # n
             await ana.socket.send_to(text_data=json.dumps({"type": "typing", "typing": n % 2 == 1}))
         await ana.quiet(timeout=0.5)
         assert time.monotonic() - started < presence.TYPING_MIN_INTERVAL * 2
-        heard = []
-        while True:
-            try:
-                async with asyncio.timeout(0.5):
-                    heard.append(await channel_layer.receive(listener))
-            except TimeoutError:
-                break
+        heard = await heard_until_quiet(channel_layer, listener)
         assert 1 <= len(heard) <= presence.TYPING_BURST
         assert {message["type"] for message in heard} == {presence.TYPING}
         await ana.socket.disconnect()
