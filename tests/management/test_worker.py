@@ -212,3 +212,22 @@ def test_notes_never_reach_the_provider(tmp_path, workers, conversation, agent):
         assert stub.ids() == [str(reply.id)]
         assert [r for r in stub.received if b"Cliente VIP" in r.body] == []
         assert Message.objects.filter(conversation=conversation).count() == 1
+
+
+def test_a_running_worker_takes_the_retry_it_scheduled(tmp_path, workers, conversation, agent):
+    """A retry is a job due later (backoff). The worker that scheduled it must see it come
+    due: a queue read whose "now" was fixed when the worker started never would, and the
+    reply stayed PENDING until the worker was restarted."""
+    with StubProvider(Reply(503), Reply(200)) as stub:
+        log = tmp_path / "worker.log"
+        workers.append(start_worker(stub, log))
+        time.sleep(0.5)  # the worker is up and polling before the reply and its retry exist
+        reply = services.message_reply(
+            conversation_id=conversation.id, content="Já verifico!", agent=agent
+        )
+
+        def sent() -> bool:
+            return Message.objects.get(pk=reply.id).delivery == Delivery.SENT
+
+        wait_until(sent, 30, "the retry was never taken", [log])
+        assert stub.ids() == [str(reply.id)] * 2

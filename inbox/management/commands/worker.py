@@ -184,12 +184,16 @@ class Command(BaseCommand):
         for thread in threads:
             thread.start()
         logger.info("worker %s-%s started, %d at once", host, os.getpid(), concurrency)
-        ready = DBTaskResult.objects.ready().filter(backend_name="default", queue_name="default")
         try:
             while not stop.is_set():
                 # A plain read while the queue is empty: django-tasks-db's own poll claims
                 # in an exclusive transaction, which on SQLite would take the write lock
-                # from the webhook many times a second for nothing.
+                # from the webhook many times a second for nothing. Built anew each time:
+                # ready() fixes "now" when it is called, and a queryset kept from the start
+                # never saw a retry (a job due later) come due.
+                ready = DBTaskResult.objects.ready().filter(
+                    backend_name="default", queue_name="default"
+                )
                 count = len(ready.values_list("pk", flat=True)[:concurrency])
                 if count:
                     wakeups.give(count)
