@@ -92,6 +92,11 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    # Not stored: the newest matching message of a searched list's row (selectors), None
+    # elsewhere. A default, because a template's lookup of a missing attribute costs a dir()
+    # of the instance: 50 of them were a tenth of the list's rendering.
+    search_hit: "Message | None" = None
+
     class Meta:
         indexes = [
             # The list: newest activity first, by status; id breaks ties for keyset paging.
