@@ -23,9 +23,38 @@ from django.db import connection
 from django.test import Client, override_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def _redis_of_this_worker(url: str) -> str:
+    """`url` with a Redis database of this pytest-xdist worker's own (the given one plus the
+    worker's number): one worker's groups and channels never reach another's tests."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...; unset without -n
+    if not worker.startswith("gw"):
+        return url
+    parsed = urlparse(url)
+    database = int(parsed.path.lstrip("/") or 0) + int(worker[2:])
+    return parsed._replace(path=f"/{database}").geturl()
+
+
+REDIS_URL = _redis_of_this_worker(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the app's own Redis (settings, and the servers the tests start,
+    which inherit the environment) is this worker's database too."""
+    if not os.environ.get("REDIS_URL") or os.environ["REDIS_URL"] == REDIS_URL:
+        return
+    from django.conf import settings
+
+    os.environ["REDIS_URL"] = REDIS_URL
+    settings.REDIS_URL = REDIS_URL
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+
 
 T0 = datetime(2025, 2, 21, 10, 20, 41, tzinfo=UTC)
+# An id no test stores, for "no such conversation/message" cases. Fixed, not uuid4(): a
+# parameter is part of a test's name, which every pytest-xdist worker must collect the same.
+NO_SUCH_ID = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
 
 def at(seconds: float) -> str:

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import at, close_conversation, new_conversation, new_message
+from tests.conftest import NO_SUCH_ID, at, close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_the_thread_url_answers_json_when_asked(agent_client, conversation):
     assert response.json() == agent_client.get(f"/api/conversations/{conversation}/").json()
 
 
-@pytest.mark.parametrize("ident", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("ident", [str(NO_SUCH_ID), "not-a-uuid"])
 def test_unknown_or_malformed_id_is_a_json_404(agent_client, ident):
     response = agent_client.get(f"/api/conversations/{ident}/")
     assert response.status_code == 404
@@ -122,9 +122,9 @@ def _b64(text: str) -> str:
 # Cursors a client can forge: well-formed ones at the calendar's edge (which overflowed when
 # converted to UTC for the query: a 500, and an HTML one), and garbage.
 FORGED_CURSORS = [
-    _b64(f"9999-12-31T23:59:59-05:00|{uuid.uuid4()}"),
-    _b64(f"0001-01-01T00:00:00+05:00|{uuid.uuid4()}"),
-    _b64(f"2025-02-21T10:20:41|{uuid.uuid4()}"),
+    _b64(f"9999-12-31T23:59:59-05:00|{NO_SUCH_ID}"),
+    _b64(f"0001-01-01T00:00:00+05:00|{NO_SUCH_ID}"),
+    _b64(f"2025-02-21T10:20:41|{NO_SUCH_ID}"),
     _b64("2025-02-21T10:20:41+00:00|not-a-uuid"),
     _b64("|"),
     "%%%%",

@@ -7,7 +7,7 @@ import pytest
 
 from inbox.models import Message
 from tests import factories, markup
-from tests.conftest import T0
+from tests.conftest import NO_SUCH_ID, T0
 from tests.views.test_views_inbox import (  # noqa: F401 (search_plan: both plans)
     HTMX,
     make_conversation,
@@ -102,7 +102,7 @@ def test_the_row_opens_the_thread_at_the_match_with_the_words_marked(agent_clien
     assert seen == everything
 
 
-@pytest.mark.parametrize("at", ["not-an-id", str(uuid.uuid4())])
+@pytest.mark.parametrize("at", ["not-an-id", str(NO_SUCH_ID)])
 def test_a_match_that_is_not_in_the_thread_opens_it_as_usual(agent_client, at):
     found = make_conversation(contents=tuple(f"m{n}" for n in range(60)))
     response = agent_client.get(f"/conversations/{found.id}/", {"at": at})

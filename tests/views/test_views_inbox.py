@@ -12,7 +12,7 @@ from inbox import selectors, services
 from inbox.models import Conversation, Message
 from inbox.selectors import counts, search
 from tests import factories, markup
-from tests.conftest import T0
+from tests.conftest import NO_SUCH_ID, T0
 from tests.views.test_api import FORGED_CURSORS
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def message_ids(response) -> list[str]:
 # --- Access ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/conversations/", f"/conversations/{uuid.uuid4()}/"])
+@pytest.mark.parametrize("path", ["/", "/conversations/", f"/conversations/{NO_SUCH_ID}/"])
 def test_anonymous_visitors_are_sent_to_the_login_page(client, path):
     response = client.get(path)
     assert response.status_code == 302
@@ -403,7 +403,7 @@ def test_a_history_restore_gets_the_whole_page(agent_client):
     assert "<html" in response.text
 
 
-@pytest.mark.parametrize("ident", [str(uuid.uuid4()), "not-a-uuid", "1234"])
+@pytest.mark.parametrize("ident", [str(NO_SUCH_ID), "not-a-uuid", "1234"])
 def test_an_unknown_thread_is_a_404_page(agent_client, ident):
     response = agent_client.get(f"/conversations/{ident}/")
     assert response.status_code == 404
@@ -476,7 +476,7 @@ def test_close_needs_post(agent_client):
 
 
 @pytest.mark.parametrize("action", ["inbox:conversation-close", "inbox:conversation-reopen"])
-@pytest.mark.parametrize("ident", [str(uuid.uuid4()), "nope"])
+@pytest.mark.parametrize("ident", [str(NO_SUCH_ID), "nope"])
 def test_closing_an_unknown_conversation_is_a_404(agent_client, ident, action):
     response = agent_client.post(reverse(action, args=[ident]))
     assert response.status_code == 404
